@@ -1,0 +1,28 @@
+-- luassh: scriptable SSH.  `local ssh = require "luassh"`.
+--
+-- Every call that waits on the network or the clock yields the running
+-- task (a coroutine managed by luassh); the main chunk of a script is
+-- itself a task, so scripts read top to bottom.
+local core = require "luassh.core"
+
+local ssh = {}
+
+ssh.version = core.version
+ssh.Error = require "luassh.error"
+
+-- Tasks and time (src/lua_bindings/sched.c).
+ssh.spawn = core.spawn
+ssh.sleep = core.sleep
+ssh.timeout = core.timeout
+ssh.now = core.now
+ssh.current_task = core.current_task
+ssh.run = core.run
+ssh.gather = require "luassh.gather"
+
+--- ssh.versions() -> {luassh=, lua=, openssl=, libuv=}
+ssh.versions = core.versions
+
+--- ssh.is_error(value [, kind]) -> boolean
+ssh.is_error = ssh.Error.is
+
+return ssh

@@ -1,0 +1,57 @@
+-- Helpers shared by the busted specs.
+local M = {}
+
+M.root = os.getenv("LUASSH_ROOT") or "."
+M.bin = os.getenv("LUASSH_BIN") or (M.root .. "/build/luassh")
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.q = shell_quote
+
+--- run(cmd [, input]) -> {stdout=, stderr=, status=}
+-- Runs a shell command line, feeding input on stdin; blocks the loop,
+-- which is fine for short CLI checks.
+function M.run(cmd, input)
+  local tmp = os.tmpname()
+  local inf = os.tmpname()
+  local f = assert(io.open(inf, "wb"))
+  f:write(input or "")
+  f:close()
+  local full = string.format("%s < %s 2> %s", cmd, shell_quote(inf), shell_quote(tmp))
+  local p = assert(io.popen(full, "r"))
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  local ef = assert(io.open(tmp, "rb"))
+  local err = ef:read("a")
+  ef:close()
+  os.remove(tmp)
+  os.remove(inf)
+  if how == "signal" then code = 128 + code end
+  return {stdout = out, stderr = err, status = ok and 0 or code}
+end
+
+--- luassh(args [, input, env]) runs the luassh binary with a shell word list.
+function M.luassh(args, input, env)
+  return M.run((env or "") .. " " .. shell_quote(M.bin) .. " " .. args, input)
+end
+
+--- tmpdir() -> path of a new temporary directory
+function M.tmpdir()
+  local p = io.popen("mktemp -d")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+function M.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+function M.rmtree(path)
+  os.execute("rm -rf " .. shell_quote(path))
+end
+
+return M
