@@ -36,6 +36,9 @@ lsh_buf_consume(lsh_buf *b, size_t n)
     if (n > lsh_buf_len(b)) {
         return LSH_EINVAL;
     }
+    if (n == 0) {
+        return 0;
+    }
     lsh_memzero(b->data + b->off, n);
     b->off += n;
     if (b->off == b->len) {
@@ -49,6 +52,9 @@ lsh_buf_truncate(lsh_buf *b, size_t n)
 {
     if (n > lsh_buf_len(b)) {
         return LSH_EINVAL;
+    }
+    if (n == 0) {
+        return 0;
     }
     b->len -= n;
     lsh_memzero(b->data + b->len, n);

@@ -55,10 +55,10 @@ lsh_buf_ptr(const lsh_buf *b)
 }
 
 /* Drops n bytes from the front; LSH_EINVAL if fewer are live. */
-LSH_MUST_CHECK int lsh_buf_consume(lsh_buf *b, size_t n);
+int lsh_buf_consume(lsh_buf *b, size_t n);
 
 /* Drops n bytes from the end; LSH_EINVAL if fewer are live. */
-LSH_MUST_CHECK int lsh_buf_truncate(lsh_buf *b, size_t n);
+int lsh_buf_truncate(lsh_buf *b, size_t n);
 
 /* Makes room for n more bytes without appending them. */
 LSH_MUST_CHECK int lsh_buf_reserve(lsh_buf *b, size_t n);

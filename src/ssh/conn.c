@@ -1,0 +1,1001 @@
+/*
+ * IMPLEMENTATION NOTES
+ *
+ * lsh_conn wires the transport's parts together: version exchange
+ * (transport/version.c), the binary packet protocol (transport/packet.c),
+ * the incoming-message filter (transport/filter.c) and the key exchange
+ * flow (transport/kex_flow.c).
+ *
+ * Input is processed lazily: lsh_conn_feed only stores bytes, and
+ * lsh_conn_next_event decodes packets one at a time until one of them
+ * produces an event.  An LSH_EV_MESSAGE event points into `payload`, which
+ * the next decode overwrites: hence "valid until the next call".  Events
+ * produced by API calls or timers wait in a small ring (evq).
+ *
+ * While the client waits for a host key verdict, input processing stops,
+ * so the peer's NEWKEYS (and anything after it) waits in `in`.
+ *
+ * The first fatal error is sticky (err, detail): DISCONNECT goes out when
+ * the transport can still send, a CLOSED event is queued, and every later
+ * call is refused.
+ */
+#include "ssh/conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "common/rd.h"
+#include "ssh/conn_internal.h"
+
+#ifndef LSH_VERSION
+#define LSH_VERSION "0.0.0"
+#endif
+
+#define DEFAULT_REKEY_BYTES ((uint64_t)1 << 30)
+#define DEFAULT_REKEY_SECONDS 3600
+#define DEFAULT_LOGIN_TIMEOUT_MS 120000
+
+uint64_t
+lsh__conn_now(lsh_conn *c)
+{
+    return c->cfg.clock(c->cfg.clock_ctx);
+}
+
+void
+lsh__conn_log(lsh_conn *c, int level, const char *fmt, ...)
+{
+    char msg[LSH_CONN_TEXT];
+    va_list ap;
+    if (c->cfg.log == NULL || level > c->cfg.log_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->cfg.log(c->cfg.log_ctx, level, msg);
+}
+
+int
+lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text)
+{
+    queued_event *q;
+    if (c->evcount == LSH_CONN_EVQ) {
+        return LSH_ENOMEM;
+    }
+    q = &c->evq[(c->evhead + c->evcount) % LSH_CONN_EVQ];
+    q->ev = *ev;
+    snprintf(q->text, sizeof(q->text), "%s", text ? text : "");
+    q->ev.text = NULL; /* pointed at the slot when handed out */
+    c->evcount++;
+    return 0;
+}
+
+static void
+queue_closed(lsh_conn *c, int code, uint32_t reason, const char *text)
+{
+    lsh_event ev = {.type = LSH_EV_CLOSED, .code = code, .reason = reason};
+    /* CLOSED must get out even when the ring is full: drop the oldest. */
+    if (c->evcount == LSH_CONN_EVQ) {
+        c->evhead = (c->evhead + 1) % LSH_CONN_EVQ;
+        c->evcount--;
+    }
+    (void)lsh__conn_event(c, &ev, text);
+}
+
+int
+lsh__conn_send_now(lsh_conn *c, const uint8_t *payload, size_t n)
+{
+    int r;
+    size_t before = lsh_buf_len(&c->out);
+    if (n > lsh_pkt_dir_max_payload(&c->tx)) {
+        return LSH_ETOOLARGE;
+    }
+    r = lsh_pkt_encode(&c->tx, payload, n, c->cfg.rng, c->cfg.rng_ctx,
+                       &c->out);
+    if (r == 0) {
+        c->bytes_out += lsh_buf_len(&c->out) - before;
+    }
+    return r;
+}
+
+static void
+send_disconnect(lsh_conn *c, uint32_t reason, const char *text)
+{
+    uint8_t tmp[LSH_CONN_TEXT + 32];
+    lsh_buf b;
+    /* Borrow a stack buffer through a capped lsh_buf. */
+    lsh_buf_init(&b, sizeof(tmp));
+    if (lsh_buf_put_u8(&b, LSH_MSG_DISCONNECT) == 0 &&
+        lsh_buf_put_u32(&b, reason) == 0 &&
+        lsh_buf_put_cstring(&b, text) == 0 &&
+        lsh_buf_put_cstring(&b, "") == 0) {
+        (void)lsh__conn_send_now(c, lsh_buf_ptr(&b), lsh_buf_len(&b));
+    }
+    lsh_buf_free(&b);
+}
+
+int
+lsh__conn_fail(lsh_conn *c, int code, uint32_t reason, const char *fmt, ...)
+{
+    va_list ap;
+    if (c->err != 0) {
+        return c->err;
+    }
+    c->err = code;
+    va_start(ap, fmt);
+    vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+    va_end(ap);
+    lsh__conn_log(c, LSH_LOG_INFO, "closing: %s", c->detail);
+    /* A DISCONNECT is only meaningful once the peer speaks SSH with us,
+     * and not after the peer itself disconnected. */
+    if (c->version_done && reason != 0 && code != LSH_EDISCONNECTED &&
+        lsh_pkt_dir_error(&c->tx) == 0) {
+        send_disconnect(c, reason, c->detail);
+    }
+    c->closed = 1;
+    queue_closed(c, code, reason, c->detail);
+    return code;
+}
+
+/* Creation */
+
+static int
+resolve_list(const char *deflt, const char *all, const char *spec,
+             char **out)
+{
+    if (spec == NULL || spec[0] == '\0') {
+        *out = strdup(deflt);
+        return *out ? 0 : LSH_ENOMEM;
+    }
+    return lsh_kex_list_resolve(deflt, all, spec, out);
+}
+
+/* Server: only host key algorithms we have a key for (RFC 4253 §7.1). */
+static int
+filter_hostkey_algs(lsh_conn *c)
+{
+    size_t pos = 0, n, outlen = 0, len = strlen(c->hostkey_list);
+    const char *name;
+    char *res = malloc(len + 1), alg[LSH_KEX_NAME_MAX + 1];
+    if (res == NULL) {
+        return LSH_ENOMEM;
+    }
+    res[0] = '\0';
+    while (lsh_namelist_next(c->hostkey_list, len, &pos, &name, &n)) {
+        int have = 0;
+        if (n > LSH_KEX_NAME_MAX) {
+            continue;
+        }
+        memcpy(alg, name, n);
+        alg[n] = '\0';
+        for (size_t i = 0; i < c->cfg.n_host_keys && !have; i++) {
+            have = lsh_key_sigalg_ok(c->cfg.host_keys[i], alg) &&
+                   lsh_key_has_private(c->cfg.host_keys[i]);
+        }
+        if (have) {
+            if (outlen > 0) {
+                res[outlen++] = ',';
+            }
+            memcpy(res + outlen, alg, n);
+            outlen += n;
+            res[outlen] = '\0';
+        }
+    }
+    free(c->hostkey_list);
+    c->hostkey_list = res;
+    return outlen > 0 ? 0 : LSH_ENOALG;
+}
+
+static int
+resolve_lists(lsh_conn *c)
+{
+    lsh_kex_prefs d = lsh_kex_default_prefs(c->role);
+    int r;
+    if ((r = resolve_list(d.kex, lsh_kex_supported(LSH_KEX_CAT_KEX),
+                          c->cfg.kex_algs, &c->kex_list)) != 0 ||
+        (r = resolve_list(d.hostkey, lsh_kex_supported(LSH_KEX_CAT_HOSTKEY),
+                          c->cfg.host_key_algs, &c->hostkey_list)) != 0 ||
+        (r = resolve_list(d.cipher_c2s,
+                          lsh_kex_supported(LSH_KEX_CAT_CIPHER),
+                          c->cfg.encryption_algs, &c->cipher_list)) != 0 ||
+        (r = resolve_list(d.mac_c2s, lsh_kex_supported(LSH_KEX_CAT_MAC),
+                          c->cfg.mac_algs, &c->mac_list)) != 0 ||
+        (r = resolve_list(d.comp_c2s, lsh_kex_supported(LSH_KEX_CAT_COMP),
+                          c->cfg.compression_algs, &c->comp_list)) != 0) {
+        return r;
+    }
+    if (c->role == LSH_ROLE_SERVER) {
+        return filter_hostkey_algs(c);
+    }
+    return 0;
+}
+
+int
+lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
+{
+    lsh_conn *c;
+    int r;
+
+    if (cfg == NULL || cfg->rng == NULL || cfg->clock == NULL ||
+        (cfg->role != LSH_ROLE_CLIENT && cfg->role != LSH_ROLE_SERVER) ||
+        (cfg->role == LSH_ROLE_SERVER && cfg->n_host_keys == 0)) {
+        return LSH_EINVAL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return LSH_ENOMEM;
+    }
+    c->cfg = *cfg;
+    c->role = cfg->role;
+    if (c->cfg.rekey_bytes == 0) {
+        c->cfg.rekey_bytes = DEFAULT_REKEY_BYTES;
+    }
+    if (c->cfg.rekey_seconds == 0) {
+        c->cfg.rekey_seconds = DEFAULT_REKEY_SECONDS;
+    }
+    if (c->cfg.login_timeout_ms == 0) {
+        c->cfg.login_timeout_ms = DEFAULT_LOGIN_TIMEOUT_MS;
+    }
+    /* The host key array is the caller's; hold references to the keys. */
+    c->cfg.host_keys = NULL;
+    if (cfg->n_host_keys > 0) {
+        lsh_key **keys = calloc(cfg->n_host_keys, sizeof(*keys));
+        if (keys == NULL) {
+            free(c);
+            return LSH_ENOMEM;
+        }
+        for (size_t i = 0; i < cfg->n_host_keys; i++) {
+            keys[i] = lsh_key_ref(cfg->host_keys[i]);
+        }
+        c->cfg.host_keys = keys;
+    }
+    lsh_buf_init(&c->in, LSH_CONN_IN_MAX);
+    lsh_buf_init(&c->out, LSH_CONN_OUT_MAX);
+    lsh_buf_init(&c->payload, LSH_PKT_MAX + 64);
+    lsh_buf_init(&c->scratch, LSH_PKT_MAX + 64);
+    lsh_buf_init(&c->held, LSH_CONN_HELD_MAX);
+    lsh_buf_init(&c->my_kexinit, 64 * 1024);
+    lsh_buf_init(&c->peer_kexinit, 64 * 1024);
+    lsh_buf_init(&c->client_pub, 4096);
+    lsh_buf_init(&c->server_pub, 4096);
+    lsh_buf_init(&c->K, 4096);
+    lsh_buf_init(&c->hostkey_blob, 64 * 1024);
+    c->login_deadline = lsh__conn_now(c) + c->cfg.login_timeout_ms;
+
+    {
+        /* The software version must not carry spaces or control bytes. */
+        const char *sv = cfg->software_version;
+        char tmp[128];
+        if (sv == NULL || sv[0] == '\0') {
+            sv = "luassh_" LSH_VERSION;
+        }
+        snprintf(tmp, sizeof(tmp), "%s", sv);
+        for (char *p = tmp; *p; p++) {
+            if (*p <= ' ' || *p >= 0x7f) {
+                *p = '_';
+            }
+        }
+        snprintf(c->our_version, sizeof(c->our_version), "SSH-2.0-%s", tmp);
+    }
+    r = resolve_lists(c);
+    /* The caller's strings are not kept: the lists are resolved copies. */
+    c->cfg.kex_algs = c->cfg.host_key_algs = NULL;
+    c->cfg.encryption_algs = c->cfg.mac_algs = NULL;
+    c->cfg.compression_algs = c->cfg.software_version = NULL;
+    if (r != 0 || (r = lsh__version_make(c)) != 0 ||
+        (r = lsh__kex_start(c)) != 0) {
+        lsh_conn_free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+void
+lsh_conn_free(lsh_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < c->cfg.n_host_keys && c->cfg.host_keys; i++) {
+        lsh_key_free(c->cfg.host_keys[i]);
+    }
+    free((void *)c->cfg.host_keys);
+    lsh__kex_reset(c);
+    lsh_key_free(c->peer_hostkey);
+    lsh_pkt_dir_free(&c->tx);
+    lsh_pkt_dir_free(&c->rx);
+    lsh_buf_free(&c->in);
+    lsh_buf_free(&c->out);
+    lsh_buf_free(&c->payload);
+    lsh_buf_free(&c->scratch);
+    lsh_buf_free(&c->held);
+    lsh_buf_free(&c->my_kexinit);
+    lsh_buf_free(&c->peer_kexinit);
+    lsh_buf_free(&c->client_pub);
+    lsh_buf_free(&c->server_pub);
+    lsh_buf_free(&c->K);
+    lsh_buf_free(&c->hostkey_blob);
+    free(c->kex_list);
+    free(c->hostkey_list);
+    free(c->cipher_list);
+    free(c->mac_list);
+    free(c->comp_list);
+    free(c->server_sig_algs);
+    lsh_memzero(&c->pending_rx, sizeof(c->pending_rx));
+    lsh_freezero(c, sizeof(*c));
+}
+
+/* Feeding and output */
+
+int
+lsh_conn_feed(lsh_conn *c, const uint8_t *data, size_t n, size_t *used)
+{
+    size_t room = c->in.max - lsh_buf_len(&c->in);
+    size_t take = n < room ? n : room;
+    int r;
+    *used = 0;
+    if (c->closed) {
+        *used = n; /* discard: nothing more will be read */
+        return c->err;
+    }
+    if (take == 0) {
+        return 0;
+    }
+    if ((r = lsh_buf_put(&c->in, data, take)) != 0) {
+        return r;
+    }
+    c->bytes_in += take;
+    *used = take;
+    return 0;
+}
+
+void
+lsh_conn_feed_eof(lsh_conn *c)
+{
+    c->eof = 1;
+}
+
+void
+lsh_conn_out(lsh_conn *c, const uint8_t **p, size_t *n)
+{
+    *p = lsh_buf_ptr(&c->out);
+    *n = lsh_buf_len(&c->out);
+}
+
+void
+lsh_conn_out_ack(lsh_conn *c, size_t n)
+{
+    if (n > lsh_buf_len(&c->out)) {
+        n = lsh_buf_len(&c->out);
+    }
+    (void)lsh_buf_consume(&c->out, n);
+}
+
+/* Transport messages (RFC 4253 §11, RFC 8308, PROTOCOL ping) */
+
+static void
+sanitize(char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 && *s != '\t') {
+            *s = '?';
+        }
+    }
+}
+
+static void
+copy_text(char *dst, size_t room, const uint8_t *p, size_t n)
+{
+    if (n >= room) {
+        n = room - 1;
+    }
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    sanitize(dst);
+}
+
+static int
+on_disconnect(lsh_conn *c, lsh_rd *rd)
+{
+    uint32_t reason;
+    const uint8_t *desc, *lang;
+    size_t dlen, llen;
+    char text[LSH_CONN_TEXT];
+    if (lsh_rd_u32(rd, &reason) != 0 ||
+        lsh_rd_string(rd, &desc, &dlen) != 0 ||
+        lsh_rd_string(rd, &lang, &llen) != 0) {
+        /* Some peers omit the language tag: take what is there. */
+        desc = (const uint8_t *)"";
+        dlen = 0;
+    }
+    copy_text(text, sizeof(text), desc, dlen);
+    return lsh__conn_fail(c, LSH_EDISCONNECTED, reason,
+                          "peer disconnected (reason %u): %s", reason, text);
+}
+
+static int
+on_debug(lsh_conn *c, lsh_rd *rd)
+{
+    int display;
+    const uint8_t *msg, *lang;
+    size_t mlen, llen;
+    char text[LSH_CONN_TEXT];
+    lsh_event ev = {.type = LSH_EV_DEBUG};
+    if (lsh_rd_bool(rd, &display) != 0 ||
+        lsh_rd_string(rd, &msg, &mlen) != 0 ||
+        lsh_rd_string(rd, &lang, &llen) != 0 || lsh_rd_end(rd) != 0) {
+        return lsh__conn_fail(c, LSH_EBADPACKET,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "malformed SSH_MSG_DEBUG");
+    }
+    copy_text(text, sizeof(text), msg, mlen);
+    ev.code = display;
+    (void)lsh__conn_event(c, &ev, text);
+    return 0;
+}
+
+static int
+on_service_request(lsh_conn *c, lsh_rd *rd)
+{
+    const uint8_t *name;
+    size_t n;
+    uint8_t reply[64];
+    lsh_buf b;
+    lsh_event ev = {.type = LSH_EV_SERVICE_REQUEST};
+    int r;
+    if (lsh_rd_text(rd, &name, &n) != 0 || lsh_rd_end(rd) != 0) {
+        return lsh__conn_fail(c, LSH_EBADPACKET,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "malformed SSH_MSG_SERVICE_REQUEST");
+    }
+    /* RFC 4253 §10: only ssh-userauth is offered before authentication. */
+    if (c->service_accepted || n != 12 ||
+        memcmp(name, "ssh-userauth", 12) != 0) {
+        char svc[64];
+        copy_text(svc, sizeof(svc), name, n);
+        return lsh__conn_fail(c, LSH_EPROTOCOL,
+                              LSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
+                              "service '%s' not available", svc);
+    }
+    c->service_accepted = 1;
+    snprintf(c->service, sizeof(c->service), "ssh-userauth");
+    lsh_buf_init(&b, sizeof(reply));
+    if ((r = lsh_buf_put_u8(&b, LSH_MSG_SERVICE_ACCEPT)) != 0 ||
+        (r = lsh_buf_put_cstring(&b, "ssh-userauth")) != 0 ||
+        (r = lsh__conn_send_now(c, lsh_buf_ptr(&b), lsh_buf_len(&b))) != 0) {
+        lsh_buf_free(&b);
+        return lsh__conn_fail(c, r, LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "cannot send SERVICE_ACCEPT: %s",
+                              lsh_strerror(r));
+    }
+    lsh_buf_free(&b);
+    (void)lsh__conn_event(c, &ev, c->service);
+    return 0;
+}
+
+static int
+on_service_accept(lsh_conn *c, lsh_rd *rd)
+{
+    const uint8_t *name;
+    size_t n;
+    lsh_event ev = {.type = LSH_EV_SERVICE_ACCEPT};
+    if (lsh_rd_text(rd, &name, &n) != 0 || lsh_rd_end(rd) != 0) {
+        return lsh__conn_fail(c, LSH_EBADPACKET,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "malformed SSH_MSG_SERVICE_ACCEPT");
+    }
+    if (!c->service_requested || c->service_accepted ||
+        n != strlen(c->service) || memcmp(name, c->service, n) != 0) {
+        return lsh__conn_fail(c, LSH_EUNEXPECTED,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "unexpected SSH_MSG_SERVICE_ACCEPT");
+    }
+    c->service_accepted = 1;
+    (void)lsh__conn_event(c, &ev, c->service);
+    return 0;
+}
+
+static int
+on_ext_info(lsh_conn *c, lsh_rd *rd, int in_window)
+{
+    uint32_t count;
+    lsh_event ev = {.type = LSH_EV_EXT_INFO};
+    /* RFC 8308 §2.4: the server's EXT_INFO comes right after its first
+     * NEWKEYS or before USERAUTH_SUCCESS; the client's only right after
+     * its first NEWKEYS. */
+    if (!in_window &&
+        !(c->role == LSH_ROLE_CLIENT && !c->authenticated)) {
+        return lsh__conn_fail(c, LSH_EUNEXPECTED,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "SSH_MSG_EXT_INFO out of place");
+    }
+    /* RFC 8308 §2.3; a count beyond any real use is refused outright
+     * (the loop is also bounded by the bytes present). */
+    if (lsh_rd_u32(rd, &count) != 0 || count > 1024) {
+        goto bad;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *name, *value;
+        size_t nl, vl;
+        if (lsh_rd_text(rd, &name, &nl) != 0 ||
+            lsh_rd_string(rd, &value, &vl) != 0) {
+            goto bad;
+        }
+        if (nl == 15 && memcmp(name, "server-sig-algs", 15) == 0 &&
+            c->role == LSH_ROLE_CLIENT) {
+            if (lsh_namelist_check((const char *)value, vl) != 0) {
+                goto bad;
+            }
+            free(c->server_sig_algs);
+            c->server_sig_algs = malloc(vl + 1);
+            if (c->server_sig_algs == NULL) {
+                return lsh__conn_fail(c, LSH_ENOMEM, 0, "out of memory");
+            }
+            memcpy(c->server_sig_algs, value, vl);
+            c->server_sig_algs[vl] = '\0';
+        } else if (nl == 16 && memcmp(name, "ping@openssh.com", 16) == 0 &&
+                   vl == 1 && value[0] == '0') {
+            c->peer_ping = 1;
+        }
+    }
+    if (lsh_rd_end(rd) != 0) {
+        goto bad;
+    }
+    (void)lsh__conn_event(c, &ev, c->server_sig_algs);
+    return 0;
+bad:
+    return lsh__conn_fail(c, LSH_EBADPACKET, LSH_DISCONNECT_PROTOCOL_ERROR,
+                          "malformed SSH_MSG_EXT_INFO");
+}
+
+static int
+on_ping(lsh_conn *c, const uint8_t *p, size_t n, lsh_rd *rd)
+{
+    const uint8_t *data;
+    size_t len;
+    if (lsh_rd_string(rd, &data, &len) != 0 || lsh_rd_end(rd) != 0) {
+        return lsh__conn_fail(c, LSH_EBADPACKET,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "malformed ping message");
+    }
+    if (p[0] == LSH_MSG_PONG) {
+        lsh_event ev = {.type = LSH_EV_PONG, .data = data, .len = len};
+        c->current.ev = ev;
+        c->current.text[0] = '\0';
+        return 1;
+    }
+    /* draft-miller-ssh-ping §4: no replies before authentication, none
+     * during key exchange (dropping is allowed). */
+    if (!c->authenticated || lsh__kex_in_progress(c)) {
+        return 0;
+    }
+    lsh_buf_reset(&c->scratch);
+    if (lsh_buf_put_u8(&c->scratch, LSH_MSG_PONG) != 0 ||
+        lsh_buf_put_string(&c->scratch, data, len) != 0) {
+        return 0;
+    }
+    (void)n;
+    (void)lsh__conn_send_now(c, lsh_buf_ptr(&c->scratch),
+                             lsh_buf_len(&c->scratch));
+    return 0;
+}
+
+static int
+send_unimplemented(lsh_conn *c, uint32_t seqnr)
+{
+    uint8_t msg[5];
+    msg[0] = LSH_MSG_UNIMPLEMENTED;
+    lsh_poke_u32(msg + 1, seqnr);
+    return lsh__conn_send_now(c, msg, sizeof(msg));
+}
+
+/*
+ * Handles one decoded packet.  Returns 1 when it produced an event in
+ * c->current (a message for the layers above), 0 otherwise, negative on
+ * failure (already recorded).
+ */
+static int
+dispatch(lsh_conn *c, const uint8_t *p, size_t n, uint32_t seqnr)
+{
+    lsh_rd rd;
+    uint8_t type;
+    int window = c->ext_info_window;
+    enum filter_verdict v;
+
+    c->ext_info_window = 0;
+    if (n == 0) {
+        return lsh__conn_fail(c, LSH_EBADPACKET,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "empty packet payload");
+    }
+    type = p[0];
+    if (!c->first_kex_done && seqnr == UINT32_MAX) {
+        /* draft-ietf-sshm-strict-kex §3.2: no wrap during the first kex. */
+        return lsh__conn_fail(c, LSH_EPROTOCOL, LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "sequence number wrapped during the initial "
+                              "key exchange");
+    }
+    if (!c->peer_kexinit_seen && !c->first_kex_done &&
+        type != LSH_MSG_KEXINIT) {
+        c->packets_before_kexinit++;
+    }
+    v = lsh__filter(c, type);
+    if (v == FV_FATAL) {
+        return lsh__conn_fail(c, LSH_EUNEXPECTED,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "message type %u not allowed %s", type,
+                              c->first_kex_done
+                                  ? (c->authenticated
+                                         ? "after authentication"
+                                         : (lsh__conn_phase(c) == PH_KEX
+                                                ? "during key exchange"
+                                                : "before authentication"))
+                                  : "during the initial key exchange");
+    }
+    if (v == FV_UNIMPL) {
+        lsh__conn_log(c, LSH_LOG_DEBUG, "unimplemented message type %u",
+                      type);
+        return send_unimplemented(c, seqnr) == 0 ? 0 : -1;
+    }
+    lsh_rd_init(&rd, p + 1, n - 1);
+    switch (type) {
+    case LSH_MSG_DISCONNECT:
+        return on_disconnect(c, &rd);
+    case LSH_MSG_IGNORE:
+        return 0;
+    case LSH_MSG_UNIMPLEMENTED:
+        lsh__conn_log(c, LSH_LOG_DEBUG, "peer: message unimplemented");
+        return 0;
+    case LSH_MSG_DEBUG:
+        return on_debug(c, &rd);
+    case LSH_MSG_SERVICE_REQUEST:
+        return on_service_request(c, &rd);
+    case LSH_MSG_SERVICE_ACCEPT:
+        return on_service_accept(c, &rd);
+    case LSH_MSG_EXT_INFO:
+        return on_ext_info(c, &rd, window);
+    case LSH_MSG_KEXINIT:
+        return lsh__kex_on_kexinit(c, p, n);
+    case LSH_MSG_NEWKEYS:
+        return lsh__kex_on_newkeys(c, p, n);
+    case LSH_MSG_PING:
+    case LSH_MSG_PONG:
+        return on_ping(c, p, n, &rd);
+    default:
+        break;
+    }
+    if (type >= 30 && type <= 49) {
+        return lsh__kex_on_method(c, p, n);
+    }
+    /* An upper-layer message: hand it out. */
+    c->current.ev = (lsh_event){.type = LSH_EV_MESSAGE, .data = p, .len = n};
+    c->current.text[0] = '\0';
+    return 1;
+}
+
+static int
+decode_error(lsh_conn *c, int r)
+{
+    uint32_t reason = r == LSH_EBADMAC       ? LSH_DISCONNECT_MAC_ERROR
+                      : r == LSH_ECOMPRESSION ? LSH_DISCONNECT_COMPRESSION_ERROR
+                                              : LSH_DISCONNECT_PROTOCOL_ERROR;
+    return lsh__conn_fail(c, r, reason, "bad packet from peer: %s",
+                          lsh_strerror(r));
+}
+
+/* Decodes and dispatches packets until one yields an event. */
+static int
+process_input(lsh_conn *c)
+{
+    while (!c->closed && c->step != KS_WAIT_VERDICT) {
+        uint32_t seqnr;
+        int r;
+        if (!c->version_done) {
+            r = lsh__version_process(c);
+            if (r != 0 || !c->version_done) {
+                break;
+            }
+        }
+        lsh_buf_reset(&c->payload);
+        seqnr = c->rx.seqnr;
+        r = lsh_pkt_decode(&c->rx, &c->in, &c->payload);
+        if (r == LSH_EAGAIN) {
+            break;
+        }
+        if (r != 0) {
+            decode_error(c, r);
+            break;
+        }
+        r = dispatch(c, lsh_buf_ptr(&c->payload), lsh_buf_len(&c->payload),
+                     seqnr);
+        if (r == 0 && !c->closed) {
+            lsh__kex_maybe_rekey(c);
+        }
+        if (r == 1 || c->evcount > 0) {
+            return r == 1;
+        }
+    }
+    if (c->eof && !c->closed && c->evcount == 0 &&
+        c->step != KS_WAIT_VERDICT) {
+        lsh__conn_fail(c, LSH_ECLOSED, 0, "connection closed by peer");
+    }
+    return 0;
+}
+
+int
+lsh_conn_next_event(lsh_conn *c, lsh_event *ev)
+{
+    if (c->evcount == 0 && process_input(c) == 1) {
+        /* An event straight from the packet just decoded. */
+        if (c->evcount == 0) {
+            *ev = c->current.ev;
+            ev->text = c->current.text;
+            return 1;
+        }
+        /* Keep order: the queued events came first.  Park the message. */
+        (void)lsh__conn_event(c, &c->current.ev, c->current.text);
+    }
+    if (c->evcount == 0) {
+        return 0;
+    }
+    c->current = c->evq[c->evhead];
+    c->evhead = (c->evhead + 1) % LSH_CONN_EVQ;
+    c->evcount--;
+    *ev = c->current.ev;
+    ev->text = c->current.text;
+    return 1;
+}
+
+/* Timers */
+
+uint64_t
+lsh_conn_next_deadline(const lsh_conn *c)
+{
+    uint64_t d = UINT64_MAX;
+    if (c->closed) {
+        return d;
+    }
+    if (!c->authenticated) {
+        d = c->login_deadline;
+    }
+    if (c->first_kex_done) {
+        uint64_t k = lsh__kex_rekey_deadline(c);
+        if (k < d) {
+            d = k;
+        }
+    }
+    return d;
+}
+
+void
+lsh_conn_tick(lsh_conn *c)
+{
+    if (c->closed) {
+        return;
+    }
+    if (!c->authenticated && lsh__conn_now(c) >= c->login_deadline) {
+        lsh__conn_fail(c, LSH_ETIMEOUT, LSH_DISCONNECT_BY_APPLICATION,
+                       "login timeout: the peer did not authenticate within "
+                       "%llu seconds",
+                       (unsigned long long)(c->cfg.login_timeout_ms / 1000));
+        return;
+    }
+    lsh__kex_maybe_rekey(c);
+}
+
+/* Sending for the layers above */
+
+void
+lsh__conn_flush_held(lsh_conn *c)
+{
+    lsh_rd rd;
+    lsh_rd_init(&rd, lsh_buf_ptr(&c->held), lsh_buf_len(&c->held));
+    while (lsh_rd_remaining(&rd) > 0 && !c->closed) {
+        const uint8_t *p;
+        size_t n;
+        int r;
+        if (lsh_rd_string_max(&rd, LSH_PKT_MAX, &p, &n) != 0) {
+            break;
+        }
+        if ((r = lsh__conn_send_now(c, p, n)) != 0) {
+            lsh__conn_fail(c, r, LSH_DISCONNECT_PROTOCOL_ERROR,
+                           "cannot send: %s", lsh_strerror(r));
+        }
+    }
+    lsh_buf_reset(&c->held);
+}
+
+static int
+sending_blocked(const lsh_conn *c)
+{
+    /* RFC 4253 §7.1: after our KEXINIT, only kex messages until NEWKEYS. */
+    return c->kex_sent && !c->newkeys_sent;
+}
+
+int
+lsh_conn_send(lsh_conn *c, const uint8_t *payload, size_t n)
+{
+    int r;
+    if (c->closed) {
+        return c->err ? c->err : LSH_ECLOSED;
+    }
+    if (n == 0 || n > LSH_PKT_MAX - 1024) {
+        return LSH_EINVAL;
+    }
+    if (sending_blocked(c) || !c->first_kex_done) {
+        return lsh_buf_put_string(&c->held, payload, n) == 0 ? 0
+                                                              : LSH_EAGAIN;
+    }
+    if ((r = lsh__conn_send_now(c, payload, n)) != 0) {
+        return lsh__conn_fail(c, r, LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "cannot send: %s", lsh_strerror(r));
+    }
+    lsh__kex_maybe_rekey(c);
+    return 0;
+}
+
+int
+lsh_conn_can_send(const lsh_conn *c)
+{
+    if (c->closed) {
+        return 0;
+    }
+    if (sending_blocked(c) || !c->first_kex_done) {
+        return lsh_buf_len(&c->held) < LSH_CONN_HELD_MAX / 2;
+    }
+    return 1;
+}
+
+int
+lsh_conn_request_service(lsh_conn *c, const char *name)
+{
+    uint8_t tmp[128];
+    lsh_buf b;
+    int r;
+    if (c->role != LSH_ROLE_CLIENT || c->service_requested ||
+        strlen(name) >= sizeof(c->service)) {
+        return LSH_EINVAL;
+    }
+    snprintf(c->service, sizeof(c->service), "%s", name);
+    c->service_requested = 1;
+    lsh_buf_init(&b, sizeof(tmp));
+    r = lsh_buf_put_u8(&b, LSH_MSG_SERVICE_REQUEST);
+    if (r == 0) {
+        r = lsh_buf_put_cstring(&b, name);
+    }
+    if (r == 0) {
+        r = lsh_conn_send(c, lsh_buf_ptr(&b), lsh_buf_len(&b));
+    }
+    lsh_buf_free(&b);
+    return r;
+}
+
+int
+lsh_conn_rekey(lsh_conn *c)
+{
+    if (c->closed) {
+        return c->err;
+    }
+    if (!c->first_kex_done) {
+        return LSH_ESTATE;
+    }
+    return lsh__kex_start(c);
+}
+
+int
+lsh_conn_send_ignore(lsh_conn *c, size_t n)
+{
+    uint8_t *p;
+    int r;
+    if (n > 65536) {
+        return LSH_EINVAL;
+    }
+    lsh_buf_reset(&c->scratch);
+    if ((r = lsh_buf_put_u8(&c->scratch, LSH_MSG_IGNORE)) != 0 ||
+        (r = lsh_buf_put_u32(&c->scratch, (uint32_t)n)) != 0 ||
+        (r = lsh_buf_append_space(&c->scratch, n, &p)) != 0) {
+        return r;
+    }
+    if (n > 0 && c->cfg.rng(c->cfg.rng_ctx, p, n) != 0) {
+        return LSH_ECRYPTO;
+    }
+    return lsh_conn_send(c, lsh_buf_ptr(&c->scratch),
+                         lsh_buf_len(&c->scratch));
+}
+
+int
+lsh_conn_ping(lsh_conn *c, const uint8_t *data, size_t n)
+{
+    int r;
+    if (!c->peer_ping) {
+        return LSH_EUNSUPPORTED;
+    }
+    lsh_buf_reset(&c->scratch);
+    if ((r = lsh_buf_put_u8(&c->scratch, LSH_MSG_PING)) != 0 ||
+        (r = lsh_buf_put_string(&c->scratch, data, n)) != 0) {
+        return r;
+    }
+    return lsh_conn_send(c, lsh_buf_ptr(&c->scratch),
+                         lsh_buf_len(&c->scratch));
+}
+
+void
+lsh_conn_disconnect(lsh_conn *c, uint32_t reason, const char *text)
+{
+    lsh__conn_fail(c, LSH_ECLOSED, reason ? reason : 11, "%s",
+                   text ? text : "disconnected by application");
+}
+
+int
+lsh_conn_hostkey_verdict(lsh_conn *c, int accept, const char *why)
+{
+    if (c->closed) {
+        return c->err;
+    }
+    if (c->step != KS_WAIT_VERDICT) {
+        return LSH_ESTATE;
+    }
+    return lsh__kex_verdict(c, accept, why);
+}
+
+void
+lsh_conn_set_authenticated(lsh_conn *c)
+{
+    if (c->authenticated) {
+        return;
+    }
+    c->authenticated = 1;
+    (void)lsh_pkt_dir_enable_delayed_compression(&c->tx);
+    (void)lsh_pkt_dir_enable_delayed_compression(&c->rx);
+}
+
+int
+lsh_conn_last_error(const lsh_conn *c, const char **detail)
+{
+    if (detail != NULL) {
+        *detail = c->detail;
+    }
+    return c->err;
+}
+
+const char *
+lsh_conn_info(const lsh_conn *c, enum lsh_conn_info what)
+{
+    const lsh_kex_result *n = &c->neg;
+    int ok = c->first_kex_done;
+    switch (what) {
+    case LSH_INFO_KEX: return ok ? n->kex : NULL;
+    case LSH_INFO_HOSTKEY: return ok ? n->hostkey : NULL;
+    case LSH_INFO_CIPHER_C2S: return ok ? n->cipher_c2s : NULL;
+    case LSH_INFO_CIPHER_S2C: return ok ? n->cipher_s2c : NULL;
+    case LSH_INFO_MAC_C2S: return ok ? n->mac_c2s : NULL;
+    case LSH_INFO_MAC_S2C: return ok ? n->mac_s2c : NULL;
+    case LSH_INFO_COMP_C2S: return ok ? n->comp_c2s : NULL;
+    case LSH_INFO_COMP_S2C: return ok ? n->comp_s2c : NULL;
+    case LSH_INFO_PEER_VERSION:
+        return c->version_done ? c->peer_version : NULL;
+    case LSH_INFO_OUR_VERSION: return c->our_version;
+    case LSH_INFO_SERVER_SIG_ALGS: return c->server_sig_algs;
+    }
+    return NULL;
+}
+
+const uint8_t *
+lsh_conn_session_id(const lsh_conn *c, size_t *len)
+{
+    *len = c->sid_len;
+    return c->sid_len ? c->session_id : NULL;
+}
+
+void
+lsh_conn_get_stats(const lsh_conn *c, lsh_conn_stats *st)
+{
+    st->kex_count = c->kex_count;
+    st->bytes_in = c->bytes_in;
+    st->bytes_out = c->bytes_out;
+    st->strict_kex = c->strict;
+}

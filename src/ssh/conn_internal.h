@@ -1,0 +1,168 @@
+/*
+ * Internals shared by conn.c and the transport files that implement its
+ * parts (version.c, filter.c, kex_flow.c).  Not for other layers.
+ */
+#ifndef LSH_SSH_CONN_INTERNAL_H
+#define LSH_SSH_CONN_INTERNAL_H
+
+#include "ssh/conn.h"
+#include "ssh/transport/kex.h"
+#include "ssh/transport/kex_methods.h"
+#include "ssh/transport/packet.h"
+
+#define LSH_CONN_EVQ 16
+#define LSH_CONN_TEXT 512
+#define LSH_CONN_IN_MAX ((size_t)2 * LSH_PKT_MAX + 65536)
+#define LSH_CONN_OUT_MAX ((size_t)64 * 1024 * 1024)
+#define LSH_CONN_HELD_MAX ((size_t)4 * 1024 * 1024)
+#define LSH_VERSION_LINE_MAX 255      /* RFC 4253 §4.2, CR LF included */
+#define LSH_BANNER_LINE_MAX 8192
+#define LSH_BANNER_LINES_MAX 1024
+
+/* Steps of the key exchange method flow (who waits for what). */
+enum kex_step {
+    KS_NONE = 0,
+    KS_WAIT_INIT,         /* server: KEXDH_INIT / KEX_ECDH_INIT */
+    KS_WAIT_REPLY,        /* client: KEXDH_REPLY / KEX_ECDH_REPLY */
+    KS_WAIT_GEX_REQUEST,  /* server */
+    KS_WAIT_GEX_GROUP,    /* client */
+    KS_WAIT_GEX_INIT,     /* server */
+    KS_WAIT_GEX_REPLY,    /* client */
+    KS_WAIT_VERDICT,      /* client: host key decision pending */
+    KS_WAIT_NEWKEYS       /* keys derived, waiting for the peer's NEWKEYS */
+};
+
+/* Filter phases (filter.c). */
+enum conn_phase {
+    PH_FIRST_KEX = 0, /* before the first NEWKEYS from the peer */
+    PH_KEX,           /* a rekey: peer KEXINIT seen, its NEWKEYS not yet */
+    PH_PREAUTH,
+    PH_AUTHED,
+    PH_COUNT
+};
+
+enum filter_verdict {
+    FV_FATAL = 0,   /* disconnect: not allowed in this state */
+    FV_ALLOW,
+    FV_UNIMPL       /* unknown here: reply SSH_MSG_UNIMPLEMENTED */
+};
+
+typedef struct dir_keys {
+    char cipher[LSH_KEX_NAME_MAX + 1];
+    char mac[LSH_KEX_NAME_MAX + 1];
+    char comp[LSH_KEX_NAME_MAX + 1];
+    uint8_t key[64];
+    uint8_t iv[32];
+    uint8_t mac_key[64];
+} dir_keys;
+
+typedef struct queued_event {
+    lsh_event ev;
+    char text[LSH_CONN_TEXT];
+} queued_event;
+
+struct lsh_conn {
+    lsh_config cfg;
+    int role;
+
+    /* Failure: sticky. */
+    int err;
+    char detail[LSH_CONN_TEXT];
+    int closed;
+
+    lsh_buf in, out, payload, scratch;
+    lsh_pkt_dir tx, rx;
+    uint64_t bytes_in, bytes_out;
+
+    /* Version exchange (version.c). */
+    int version_done;
+    int eof;
+    char our_version[LSH_VERSION_LINE_MAX + 1];
+    char peer_version[LSH_VERSION_LINE_MAX + 1];
+    unsigned banner_lines;
+
+    /* Algorithm lists, resolved at creation (malloc'd). */
+    char *kex_list, *hostkey_list, *cipher_list, *mac_list, *comp_list;
+
+    /* Key exchange (kex_flow.c). */
+    lsh_buf my_kexinit, peer_kexinit;
+    int kex_sent;          /* we sent KEXINIT for the running exchange */
+    int peer_kexinit_seen; /* the peer's KEXINIT for it arrived */
+    enum kex_step step;
+    lsh_kex_result neg;
+    int have_neg;
+    const lsh_kex_method *method;
+    lsh_kex_state *kst;
+    lsh_buf client_pub, server_pub, K, hostkey_blob;
+    uint8_t H[64];
+    size_t hlen;
+    uint8_t session_id[64];
+    size_t sid_len;
+    int newkeys_sent, newkeys_received;
+    dir_keys pending_rx;
+    int first_kex_done;
+    unsigned kex_count;
+    int strict;
+    int skip_next_kex_packet; /* peer guessed wrong (RFC 4253 §7) */
+    unsigned packets_before_kexinit;
+    lsh_key *peer_hostkey;    /* client: the key verified at first kex */
+    uint32_t gex_min, gex_n, gex_max;
+    int gex_old;
+    uint64_t last_kex_ms;
+
+    /* Messages the upper layers sent during a key exchange. */
+    lsh_buf held;
+
+    /* RFC 8308 */
+    int peer_ext_info;
+    int ext_info_window; /* the next packet may be EXT_INFO */
+    char *server_sig_algs;
+    int peer_ping;
+
+    /* Services and authentication. */
+    int authenticated;
+    char service[64];
+    int service_requested, service_accepted;
+
+    uint64_t login_deadline;
+
+    /* Events: a ring, plus the message being handed out. */
+    queued_event evq[LSH_CONN_EVQ];
+    unsigned evhead, evcount;
+    queued_event current;
+};
+
+/* conn.c */
+uint64_t lsh__conn_now(lsh_conn *c);
+void lsh__conn_log(lsh_conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records a fatal error, sends DISCONNECT when possible and queues CLOSED.
+ * Returns code, for `return lsh__conn_fail(...)`. */
+int lsh__conn_fail(lsh_conn *c, int code, uint32_t reason, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+/* Encodes and queues one packet with the current outgoing keys. */
+int lsh__conn_send_now(lsh_conn *c, const uint8_t *payload, size_t n);
+/* Queues an event; text is copied.  Returns 0 or LSH_ENOMEM when full. */
+int lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text);
+void lsh__conn_flush_held(lsh_conn *c);
+
+/* version.c: consumes the peer's identification (and banner) lines. */
+int lsh__version_process(lsh_conn *c);
+int lsh__version_make(lsh_conn *c);
+
+/* filter.c */
+enum filter_verdict lsh__filter(const lsh_conn *c, uint8_t type);
+enum conn_phase lsh__conn_phase(const lsh_conn *c);
+
+/* kex_flow.c */
+int lsh__kex_start(lsh_conn *c);
+int lsh__kex_on_kexinit(lsh_conn *c, const uint8_t *p, size_t n);
+int lsh__kex_on_method(lsh_conn *c, const uint8_t *p, size_t n);
+int lsh__kex_on_newkeys(lsh_conn *c, const uint8_t *p, size_t n);
+int lsh__kex_verdict(lsh_conn *c, int accept, const char *why);
+int lsh__kex_in_progress(const lsh_conn *c);
+void lsh__kex_reset(lsh_conn *c);
+int lsh__kex_maybe_rekey(lsh_conn *c);
+uint64_t lsh__kex_rekey_deadline(const lsh_conn *c);
+
+#endif
