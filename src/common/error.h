@@ -39,7 +39,13 @@
     XX(NOTFOUND, "not found")                                             \
     XX(UNSUPPORTED, "not supported")                                      \
     XX(IO, "input/output error")                                          \
-    XX(KEYSIZE, "key size outside the allowed range")
+    XX(KEYSIZE, "key size outside the allowed range")                     \
+    XX(CONNREFUSED, "connection refused")                                 \
+    XX(HOSTNOTFOUND, "host name lookup failed")                           \
+    XX(NETWORK, "network error")                                          \
+    XX(BADPASSPHRASE, "incorrect passphrase")                             \
+    XX(NEEDPASSPHRASE, "passphrase required")                             \
+    XX(CERTINVALID, "certificate not valid")
 
 enum lsh_err_index_ {
 #define LSH_XX_(name, msg) LSH_ERRIDX_##name,

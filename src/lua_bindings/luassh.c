@@ -162,6 +162,8 @@ llsh_openlibs(lua_State *L)
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_luassh_core);
     lua_setfield(L, -2, "luassh.core");
+    lua_pushcfunction(L, luaopen_luassh_testing);
+    lua_setfield(L, -2, "luassh.testing");
     lua_pop(L, 1);
     /* Open the core now: the scheduler must exist before the first task. */
     luaL_requiref(L, "luassh.core", luaopen_luassh_core, 0);

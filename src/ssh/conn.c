@@ -584,6 +584,28 @@ on_ping(lsh_conn *c, const uint8_t *p, size_t n, lsh_rd *rd)
     return 0;
 }
 
+/* RFC 4253 §11.4.  A peer that refuses our KEXINIT (OpenSSH's sshd does
+ * before authentication) would otherwise leave the exchange hanging. */
+static int
+on_unimplemented(lsh_conn *c, lsh_rd *rd)
+{
+    uint32_t seqnr;
+    if (lsh_rd_u32(rd, &seqnr) != 0 || lsh_rd_end(rd) != 0) {
+        return lsh__conn_fail(c, LSH_EBADPACKET,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "malformed SSH_MSG_UNIMPLEMENTED");
+    }
+    if (c->kex_sent && !c->peer_kexinit_seen && seqnr == c->kexinit_seqnr) {
+        return lsh__conn_fail(c, LSH_EPROTOCOL,
+                              LSH_DISCONNECT_PROTOCOL_ERROR,
+                              "the peer refused a key re-exchange at this "
+                              "point (before authentication)");
+    }
+    lsh__conn_log(c, LSH_LOG_DEBUG, "peer: message %u unimplemented",
+                  seqnr);
+    return 0;
+}
+
 static int
 send_unimplemented(lsh_conn *c, uint32_t seqnr)
 {
@@ -648,8 +670,7 @@ dispatch(lsh_conn *c, const uint8_t *p, size_t n, uint32_t seqnr)
     case LSH_MSG_IGNORE:
         return 0;
     case LSH_MSG_UNIMPLEMENTED:
-        lsh__conn_log(c, LSH_LOG_DEBUG, "peer: message unimplemented");
-        return 0;
+        return on_unimplemented(c, &rd);
     case LSH_MSG_DEBUG:
         return on_debug(c, &rd);
     case LSH_MSG_SERVICE_REQUEST:

@@ -87,6 +87,7 @@ struct lsh_conn {
     /* Key exchange (kex_flow.c). */
     lsh_buf my_kexinit, peer_kexinit;
     int kex_sent;          /* we sent KEXINIT for the running exchange */
+    uint32_t kexinit_seqnr; /* the sequence number it went out with */
     int peer_kexinit_seen; /* the peer's KEXINIT for it arrived */
     enum kex_step step;
     lsh_kex_result neg;

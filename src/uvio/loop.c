@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "uvio/internal.h"
 
 static uv_loop_t *loop;
 static uv_idle_t runner;
@@ -12,18 +13,21 @@ static lsh_io_cb runner_cb;
 static void *runner_data;
 
 struct lsh_io_timer {
+    lsh_io_base base;
     uv_timer_t h;
     lsh_io_cb cb;
     void *data;
 };
 
 struct lsh_io_fdwatch {
+    lsh_io_base base;
     uv_poll_t h;
     lsh_io_cb cb;
     void *data;
 };
 
 struct lsh_io_signal {
+    lsh_io_base base;
     uv_signal_t h;
     lsh_io_cb cb;
     void *data;
@@ -87,8 +91,33 @@ static void
 close_walk(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h) && h != (uv_handle_t *)&runner) {
-        /* Handles made by this layer free their wrapper on close. */
-        uv_close(h, h->data != NULL ? free_on_close : NULL);
+        lsh_io_base *b = h->data;
+        uv_close(h, b != NULL ? b->close_cb : NULL);
+    }
+}
+
+uv_loop_t *
+lsh__io_loop(void)
+{
+    return loop;
+}
+
+int
+lsh__io_err(int e)
+{
+    switch (e) {
+    case 0: return 0;
+    case UV_ECONNREFUSED: return LSH_ECONNREFUSED;
+    case UV_EAI_NONAME:
+    case UV_EAI_AGAIN:
+    case UV_EAI_FAIL:
+    case UV_EAI_NODATA: return LSH_EHOSTNOTFOUND;
+    case UV_ETIMEDOUT: return LSH_ETIMEOUT;
+    case UV_ENOMEM: return LSH_ENOMEM;
+    case UV_EOF:
+    case UV_ECONNRESET:
+    case UV_EPIPE: return LSH_ECLOSED;
+    default: return LSH_ENETWORK;
     }
 }
 
@@ -141,6 +170,7 @@ lsh_io_timer_new(void)
         return NULL;
     }
     uv_timer_init(loop, &t->h);
+    t->base.close_cb = free_on_close;
     t->h.data = t;
     return t;
 }
@@ -187,6 +217,7 @@ lsh_io_fdwatch_new(int fd, lsh_io_cb cb, void *data)
         free(w);
         return NULL;
     }
+    w->base.close_cb = free_on_close;
     w->h.data = w;
     w->cb = cb;
     w->data = data;
@@ -228,6 +259,7 @@ lsh_io_signal_new(int signum, lsh_io_cb cb, void *data)
         return NULL;
     }
     uv_signal_init(loop, &s->h);
+    s->base.close_cb = free_on_close;
     s->h.data = s;
     s->cb = cb;
     s->data = data;

@@ -109,6 +109,7 @@ lsh__kex_start(lsh_conn *c)
     r = lsh_kexinit_encode(&c->my_kexinit, cookie, &p, 0);
     free(kex);
     if (r == 0) {
+        c->kexinit_seqnr = c->tx.seqnr;
         r = lsh__conn_send_now(c, lsh_buf_ptr(&c->my_kexinit),
                                lsh_buf_len(&c->my_kexinit));
     }
