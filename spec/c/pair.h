@@ -56,8 +56,9 @@ typedef struct pair {
     uint8_t *got[2];
     size_t gotlen[2];
     size_t bytes_moved;
-    /* Optional tamper hook on bytes in flight (dir 0: c->s, 1: s->c). */
-    void (*tamper)(struct pair *p, int dir, uint8_t *buf, size_t n);
+    /* Optional tamper hook on bytes in flight (dir 0: c->s, 1: s->c); it
+     * may replace the malloc'd chunk (*buf, *n) with another. */
+    void (*tamper)(struct pair *p, int dir, uint8_t **buf, size_t *n);
     void *user;
 } pair;
 
@@ -171,19 +172,28 @@ pair_move(pair *p, int dir, size_t chunk)
     size_t n, used, moved = 0;
     lsh_conn_out(from, &data, &n);
     while (n > 0) {
-        size_t take = n < chunk ? n : chunk;
+        size_t take = n < chunk ? n : chunk, len = take, off = 0;
         uint8_t *copy = malloc(take);
         memcpy(copy, data, take);
         if (p->tamper) {
-            p->tamper(p, dir, copy, take);
+            p->tamper(p, dir, &copy, &len);
         }
-        (void)lsh_conn_feed(to, copy, take, &used);
+        /* The receiver may take less than offered while its input is
+         * full: feed the rest after draining its events. */
+        while (off < len) {
+            lsh_event ev;
+            (void)lsh_conn_feed(to, copy + off, len - off, &used);
+            off += used;
+            while (lsh_conn_next_event(to, &ev)) {
+                pair_record(p, dir == 0 ? 1 : 0, &ev);
+            }
+            if (used == 0) {
+                break;
+            }
+        }
         free(copy);
-        if (used == 0) {
-            break;
-        }
-        lsh_conn_out_ack(from, used);
-        moved += used;
+        lsh_conn_out_ack(from, take);
+        moved += take;
         /* Drain events so that input keeps flowing. */
         {
             lsh_event ev;
