@@ -305,6 +305,8 @@ lsh_conn_free(lsh_conn *c)
     }
     free((void *)c->cfg.host_keys);
     lsh__kex_reset(c);
+    lsh__auth_free(c);
+    lsh__chan_free(c);
     lsh_key_free(c->peer_hostkey);
     lsh_pkt_dir_free(&c->tx);
     lsh_pkt_dir_free(&c->rx);
@@ -691,6 +693,12 @@ dispatch(lsh_conn *c, const uint8_t *p, size_t n, uint32_t seqnr)
     }
     if (type >= 30 && type <= 49) {
         return lsh__kex_on_method(c, p, n);
+    }
+    if (type >= 50 && type <= 79) {
+        return lsh__auth_on_message(c, p, n);
+    }
+    if (type >= 80 && type <= 127) {
+        return lsh__chan_on_message(c, p, n);
     }
     /* An upper-layer message: hand it out. */
     c->current.ev = (lsh_event){.type = LSH_EV_MESSAGE, .data = p, .len = n};

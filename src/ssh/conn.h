@@ -133,23 +133,57 @@ typedef enum lsh_event_type {
     LSH_EV_DEBUG,
     /* A reply to lsh_conn_ping. */
     LSH_EV_PONG,
-    /* A message for the layers above (type >= 50), already filtered. */
+    /* A message for the layers above (type >= 50), already filtered, that
+     * no layer of the core handles. */
     LSH_EV_MESSAGE,
+
+    /* Authentication layer (src/ssh/auth/, RFC 4252, RFC 4256); see
+     * ssh/auth/auth.h for the calls that answer them. */
+    LSH_EV_AUTH_BANNER,         /* client: text */
+    LSH_EV_AUTH_RESULT,         /* client: code 0 success, else failure;
+                                   name = methods that can continue,
+                                   num = partial success */
+    LSH_EV_AUTH_SIGN,           /* client: data = the bytes to sign */
+    LSH_EV_AUTH_PROMPT,         /* client: kbd-int or password change */
+    LSH_EV_AUTH_REQUEST,        /* server: a request to decide on */
+
+    /* Connection layer (src/ssh/connection/, RFC 4254); see
+     * ssh/connection/channel.h. */
+    LSH_EV_CHAN_OPEN,           /* peer asks to open a channel */
+    LSH_EV_CHAN_OPEN_RESULT,    /* our open was confirmed / refused */
+    LSH_EV_CHAN_DATA,           /* data (num = extended type, 0: normal) */
+    LSH_EV_CHAN_EOF,
+    LSH_EV_CHAN_CLOSE,          /* the channel is gone (both closes seen) */
+    LSH_EV_CHAN_REQUEST,        /* peer's channel request */
+    LSH_EV_CHAN_REQUEST_RESULT, /* reply to our request (code 0: success) */
+    LSH_EV_CHAN_WRITABLE,       /* the peer's window opened again */
+    LSH_EV_GLOBAL_REQUEST,      /* peer's global request */
+    LSH_EV_GLOBAL_RESULT,       /* reply to our global request */
     /* The connection is over: peer DISCONNECT, or a fatal error.  code is
      * an LSH_E* value (LSH_EDISCONNECTED for a peer disconnect),
      * reason the RFC 4253 §11.1 code, text the detail. */
     LSH_EV_CLOSED
 } lsh_event_type;
 
+/*
+ * Every pointer in an event is borrowed: valid until the next call on the
+ * connection.  Which fields an event type fills is said at the type.
+ */
 typedef struct lsh_event {
     lsh_event_type type;
     int code;
     uint32_t reason;
     int first;
-    const char *text;  /* NUL-terminated, borrowed */
-    const uint8_t *data; /* message payload incl. type byte / key blob */
+    const char *text;    /* NUL-terminated */
+    const uint8_t *data; /* message payload incl. type byte / key blob /
+                            channel data / bytes to sign */
     size_t len;
     const lsh_key *key;  /* LSH_EV_HOSTKEY: the server's key */
+    uint32_t chan;       /* channel events: our channel number */
+    uint32_t num;        /* a number the event type defines */
+    const char *name;    /* request type, auth method, user name, ... */
+    const uint8_t *extra; /* request-specific bytes, unparsed */
+    size_t extra_len;
 } lsh_event;
 
 /* Creates a connection; it queues our identification string at once. */

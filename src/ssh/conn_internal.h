@@ -127,6 +127,11 @@ struct lsh_conn {
 
     uint64_t login_deadline;
 
+    /* The layers above the transport (src/ssh/auth, src/ssh/connection);
+     * each owns its state and frees it in its *_free hook. */
+    struct lsh_auth_state *auth;
+    struct lsh_chan_state *chans;
+
     /* Events: a ring, plus the message being handed out. */
     queued_event evq[LSH_CONN_EVQ];
     unsigned evhead, evcount;
@@ -146,6 +151,19 @@ int lsh__conn_send_now(lsh_conn *c, const uint8_t *payload, size_t n);
 /* Queues an event; text is copied.  Returns 0 or LSH_ENOMEM when full. */
 int lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text);
 void lsh__conn_flush_held(lsh_conn *c);
+
+/*
+ * The layers above the transport.  conn.c routes messages 50-79 to the
+ * auth layer and 80-127 to the connection layer after the filter passed
+ * them.  A handler returns 1 when it put an event in c->current (pointers
+ * into the message stay valid until the next decode), 0 when it consumed
+ * the message (it may have queued events with lsh__conn_event), or a
+ * negative code after calling lsh__conn_fail.
+ */
+int lsh__auth_on_message(lsh_conn *c, const uint8_t *p, size_t n);
+void lsh__auth_free(lsh_conn *c);
+int lsh__chan_on_message(lsh_conn *c, const uint8_t *p, size_t n);
+void lsh__chan_free(lsh_conn *c);
 
 /* version.c: consumes the peer's identification (and banner) lines. */
 int lsh__version_process(lsh_conn *c);
