@@ -45,7 +45,13 @@ busted --lua="$LUASSH_BIN" -o TAP $specs >"$log/busted.out" 2>&1
 rc=$?
 p=$(grep -c '^ok ' "$log/busted.out")
 f=$(grep -c '^not ok ' "$log/busted.out")
-if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+# busted prints its plan ("1..N") last; without it busted died mid-run
+# (a crash or a sanitizer abort) and the remaining specs never ran.
+if ! grep -q '^1\.\.[0-9]' "$log/busted.out"; then
+    f=$((f + 1))
+    echo "FAIL busted did not finish (exit $rc); its last output:"
+    tail -40 "$log/busted.out" | sed 's/^/    /'
+elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
     echo "FAIL busted exited $rc without a failing test:"
     tail -30 "$log/busted.out" | sed 's/^/    /'

@@ -69,8 +69,13 @@ lsh__version_process(lsh_conn *c)
     while (!c->version_done) {
         const uint8_t *p = lsh_buf_ptr(&c->in);
         size_t avail = lsh_buf_len(&c->in), n, len;
-        const uint8_t *nl = memchr(p, '\n', avail);
+        const uint8_t *nl;
         int is_ident;
+
+        if (avail == 0) {
+            return 0; /* need more (and the buffer may have no storage) */
+        }
+        nl = memchr(p, '\n', avail);
 
         if (avail >= 4) {
             is_ident = memcmp(p, "SSH-", 4) == 0;
