@@ -11,6 +11,12 @@ cd "$ROOT" || exit 2
 LUASSH_BIN="$ROOT/$BUILD/luassh"
 export LUASSH_BIN
 export LUASSH_ROOT="$ROOT"
+# OpenSSH's test data ships in the shared folder beside the checkout.
+if [ -z "${LSH_OPENSSH_TESTDATA:-}" ] &&
+    [ -d "$ROOT/../shared/specs/openssh-testdata" ]; then
+    LSH_OPENSSH_TESTDATA="$ROOT/../shared/specs/openssh-testdata"
+    export LSH_OPENSSH_TESTDATA
+fi
 passed=0
 failed=0
 log=$(mktemp -d)

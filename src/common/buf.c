@@ -5,6 +5,8 @@
 
 #include "common/mem.h"
 
+uint8_t lsh__buf_empty[1];
+
 void
 lsh_buf_init(lsh_buf *b, size_t max)
 {

@@ -48,10 +48,14 @@ lsh_buf_len(const lsh_buf *b)
     return b->len - b->off;
 }
 
+/* Never NULL: an empty buffer without storage gives a pointer to a
+ * static empty byte (so that pointer + 0 and memcpy(.., 0) stay defined). */
+extern uint8_t lsh__buf_empty[1];
+
 static inline uint8_t *
 lsh_buf_ptr(const lsh_buf *b)
 {
-    return b->data + b->off;
+    return b->data != NULL ? b->data + b->off : lsh__buf_empty;
 }
 
 /* Drops n bytes from the front; LSH_EINVAL if fewer are live. */

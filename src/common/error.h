@@ -45,7 +45,9 @@
     XX(NETWORK, "network error")                                          \
     XX(BADPASSPHRASE, "incorrect passphrase")                             \
     XX(NEEDPASSPHRASE, "passphrase required")                             \
-    XX(CERTINVALID, "certificate not valid")
+    XX(CERTINVALID, "certificate not valid")                              \
+    XX(REFUSED, "refused by the peer")                                    \
+    XX(AUTH, "authentication failed")
 
 enum lsh_err_index_ {
 #define LSH_XX_(name, msg) LSH_ERRIDX_##name,
