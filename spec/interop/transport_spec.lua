@@ -20,7 +20,16 @@ describe("our client against OpenSSH sshd", function()
 
   local function probe(opts)
     opts.host, opts.port = "127.0.0.1", srv.port
-    return ssh.timeout(60, t.transport_probe, opts)
+    local ok, res = pcall(ssh.timeout, 30, t.transport_probe, opts)
+    if ok then return res end
+    if ssh.Error.is(res, "Timeout") then
+      -- Say what sshd saw, so that a hang can be diagnosed from CI logs.
+      local f = io.open(srv.log, "r")
+      local log = f and f:read("a") or ""
+      if f then f:close() end
+      error(tostring(res) .. "\nsshd log (last lines):\n" .. log:sub(-3000), 0)
+    end
+    error(res, 0)
   end
 
   it("completes the default handshake with strict kex and ext-info", function()
