@@ -53,6 +53,9 @@ lsh_io_init(void)
     if (loop != NULL) {
         return 0;
     }
+    /* Key generation and bcrypt run on libuv's pool; give name lookups
+     * (which share it) room beside a few long jobs. */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
     loop = uv_default_loop();
     if (loop == NULL) {
         return LSH_ENOMEM;
@@ -63,9 +66,15 @@ lsh_io_init(void)
     return 0;
 }
 
+/*
+ * libuv caches the loop time at the start of each iteration; a script
+ * that blocked (os.execute, io.popen) leaves it stale, and a timer armed
+ * from a stale time fires early.  Refresh it before every read and arm.
+ */
 uint64_t
 lsh_io_now_ms(void)
 {
+    uv_update_time(loop);
     return uv_now(loop);
 }
 
@@ -180,6 +189,7 @@ lsh_io_timer_start(lsh_io_timer *t, uint64_t ms, lsh_io_cb cb, void *data)
 {
     t->cb = cb;
     t->data = data;
+    uv_update_time(loop);
     uv_timer_start(&t->h, on_timer, ms, 0);
 }
 

@@ -20,9 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netdb.h>
+
 #include "common/error.h"
 #include "crypto/rng.h"
 #include "uvio/internal.h"
+#include "uvio/loop.h"
 
 #define READ_BUF (64 * 1024)
 
@@ -48,6 +51,7 @@ struct lsh_io_conn {
     int close_after_writes;
     size_t writes_in_flight;
     int last_uverr;
+    int numeric; /* ai came from getaddrinfo(3), not uv_getaddrinfo */
     uint64_t connect_deadline;
     char detail[256];
 };
@@ -74,7 +78,7 @@ uint64_t
 lsh_io_clock_ms(void *ctx)
 {
     (void)ctx;
-    return uv_now(lsh__io_loop());
+    return lsh_io_now_ms(); /* refreshed: see loop.c */
 }
 
 static void process(lsh_io_conn *ioc);
@@ -93,7 +97,9 @@ handle_closed(uv_handle_t *h)
     if (ioc->cbs.on_closed) {
         ioc->cbs.on_closed(ioc, ioc->data);
     }
-    if (ioc->ai) {
+    if (ioc->ai != NULL && ioc->numeric) {
+        freeaddrinfo(ioc->ai);
+    } else if (ioc->ai != NULL) {
         uv_freeaddrinfo(ioc->ai);
     }
     lsh_conn_free(ioc->core);
@@ -584,6 +590,18 @@ lsh_io_connect(const char *host, int port, const lsh_config *cfg,
         ioc->connect_deadline = lsh_io_clock_ms(NULL) + connect_timeout_ms;
         uv_timer_start(&ioc->timer, on_timer, connect_timeout_ms, 0);
     }
+    /* An address needs no resolver: connect at once rather than queue
+     * behind whatever occupies libuv's thread pool. */
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(host, portstr, &hints, &ioc->ai) == 0) {
+        ioc->ai_next = ioc->ai;
+        ioc->numeric = 1;
+        ioc->state = S_CONNECTING;
+        try_next_address(ioc, 1);
+        *out = ioc;
+        return 0;
+    }
+    hints.ai_flags = 0;
     r = uv_getaddrinfo(lsh__io_loop(), &ioc->gai, on_resolved, host,
                        portstr, &hints);
     if (r != 0) {
