@@ -60,6 +60,8 @@ typedef struct pair {
      * may replace the malloc'd chunk (*buf, *n) with another. */
     void (*tamper)(struct pair *p, int dir, uint8_t **buf, size_t *n);
     void *user;
+    /* Optional: sees every event before pair_record's own bookkeeping. */
+    void (*on_event)(struct pair *p, int side, const lsh_event *ev);
 } pair;
 
 typedef struct pair_opts {
@@ -128,6 +130,9 @@ static inline void
 pair_record(pair *p, int side, const lsh_event *ev)
 {
     lsh_conn *self = side == 0 ? p->c : p->s;
+    if (p->on_event != NULL) {
+        p->on_event(p, side, ev);
+    }
     switch (ev->type) {
     case LSH_EV_HOSTKEY:
         p->hostkey_events++;

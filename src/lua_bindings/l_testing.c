@@ -10,7 +10,8 @@
  *     table of what was negotiated once SERVICE_ACCEPT arrives.
  *
  *   t.transport_server{host=, port=0, host_key_types={...}, kex_algs=, ...}
- *     listens; serves each client up to its first userauth request.
+ *     listens; serves each client up to its first userauth request
+ *     (LSH_EV_AUTH_REQUEST), which it answers with DISCONNECT.
  *     :port(), :accepted() -> list of info tables, :close().
  */
 #include <stdlib.h>
@@ -331,9 +332,11 @@ sconn_event(lsh_io_conn *ioc, const lsh_event *ev, void *d)
 {
     sconn *sc = d;
     lsh_conn *c = lsh_io_conn_core(ioc);
-    if (ev->type == LSH_EV_MESSAGE && ev->len > 0 &&
-        ev->data[0] == LSH_MSG_USERAUTH_REQUEST) {
-        /* The transport is proven: record and stop here. */
+    if (ev->type == LSH_EV_AUTH_REQUEST) {
+        /* The transport is proven: record and refuse by disconnecting.
+         * No USERAUTH_FAILURE first: a client with nothing left to try
+         * (ssh -o BatchMode=yes) would give up on it and never read the
+         * DISCONNECT text the interop specs look for. */
         snapshot(&sc->info, c);
         sc->info.done = 1;
         lsh_conn_disconnect(c, LSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,

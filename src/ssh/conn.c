@@ -375,6 +375,7 @@ lsh_conn_out_ack(lsh_conn *c, size_t n)
         n = lsh_buf_len(&c->out);
     }
     (void)lsh_buf_consume(&c->out, n);
+    lsh__chan_on_drain(c);
 }
 
 /* Transport messages (RFC 4253 §11, RFC 8308, PROTOCOL ping) */
@@ -454,9 +455,11 @@ on_service_request(lsh_conn *c, lsh_rd *rd)
                               LSH_DISCONNECT_PROTOCOL_ERROR,
                               "malformed SSH_MSG_SERVICE_REQUEST");
     }
-    /* RFC 4253 §10: only ssh-userauth is offered before authentication. */
-    if (c->service_accepted || n != 12 ||
-        memcmp(name, "ssh-userauth", 12) != 0) {
+    /* RFC 4253 §10: only ssh-userauth is offered before authentication
+     * (the filter refuses SERVICE_REQUEST after it).  Asking again is
+     * allowed: paramiko sends one before every authentication attempt,
+     * and OpenSSH's sshd accepts each. */
+    if (n != 12 || memcmp(name, "ssh-userauth", 12) != 0) {
         char svc[64];
         copy_text(svc, sizeof(svc), name, n);
         return lsh__conn_fail(c, LSH_EPROTOCOL,
@@ -498,7 +501,7 @@ on_service_accept(lsh_conn *c, lsh_rd *rd)
     }
     c->service_accepted = 1;
     (void)lsh__conn_event(c, &ev, c->service);
-    return 0;
+    return lsh__auth_on_service_accept(c);
 }
 
 static int
@@ -818,6 +821,20 @@ lsh_conn_tick(lsh_conn *c)
 
 /* Sending for the layers above */
 
+/*
+ * The server's USERAUTH_SUCCESS turns delayed compression on for both
+ * directions (draft-miller-secsh-compression-delayed §3), so it must not
+ * go out while the client may still send key exchange packets, which it
+ * sends uncompressed until it sees SUCCESS: during an exchange it waits
+ * in `held` until kex_complete flushes it.
+ */
+static int
+success_must_wait(const lsh_conn *c, const uint8_t *payload)
+{
+    return c->role == LSH_ROLE_SERVER &&
+           payload[0] == LSH_MSG_USERAUTH_SUCCESS && lsh__kex_in_progress(c);
+}
+
 void
 lsh__conn_flush_held(lsh_conn *c)
 {
@@ -825,14 +842,24 @@ lsh__conn_flush_held(lsh_conn *c)
     lsh_rd_init(&rd, lsh_buf_ptr(&c->held), lsh_buf_len(&c->held));
     while (lsh_rd_remaining(&rd) > 0 && !c->closed) {
         const uint8_t *p;
-        size_t n;
+        size_t n, at = rd.pos;
         int r;
         if (lsh_rd_string_max(&rd, LSH_PKT_MAX, &p, &n) != 0) {
             break;
         }
+        if (success_must_wait(c, p)) {
+            /* Keep SUCCESS and what follows for kex_complete's flush. */
+            (void)lsh_buf_consume(&c->held, at);
+            return;
+        }
         if ((r = lsh__conn_send_now(c, p, n)) != 0) {
             lsh__conn_fail(c, r, LSH_DISCONNECT_PROTOCOL_ERROR,
                            "cannot send: %s", lsh_strerror(r));
+        } else if (c->role == LSH_ROLE_SERVER &&
+                   p[0] == LSH_MSG_USERAUTH_SUCCESS) {
+            /* A SUCCESS held back by a key exchange (auth/server.c):
+             * delayed compression starts right after it. */
+            lsh_conn_set_authenticated(c);
         }
     }
     lsh_buf_reset(&c->held);
@@ -841,8 +868,9 @@ lsh__conn_flush_held(lsh_conn *c)
 static int
 sending_blocked(const lsh_conn *c)
 {
-    /* RFC 4253 §7.1: after our KEXINIT, only kex messages until NEWKEYS. */
-    return c->kex_sent && !c->newkeys_sent;
+    /* RFC 4253 §7.1: after our KEXINIT, only kex messages until NEWKEYS.
+     * Held messages keep their order: later ones queue behind them. */
+    return (c->kex_sent && !c->newkeys_sent) || lsh_buf_len(&c->held) > 0;
 }
 
 int
@@ -855,7 +883,8 @@ lsh_conn_send(lsh_conn *c, const uint8_t *payload, size_t n)
     if (n == 0 || n > LSH_PKT_MAX - 1024) {
         return LSH_EINVAL;
     }
-    if (sending_blocked(c) || !c->first_kex_done) {
+    if (sending_blocked(c) || !c->first_kex_done ||
+        success_must_wait(c, payload)) {
         return lsh_buf_put_string(&c->held, payload, n) == 0 ? 0
                                                               : LSH_EAGAIN;
     }

@@ -184,6 +184,7 @@ typedef struct lsh_event {
     const char *name;    /* request type, auth method, user name, ... */
     const uint8_t *extra; /* request-specific bytes, unparsed */
     size_t extra_len;
+    uint32_t id;         /* requests and their results (channel.h) */
 } lsh_event;
 
 /* Creates a connection; it queues our identification string at once. */

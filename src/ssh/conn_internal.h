@@ -162,8 +162,14 @@ void lsh__conn_flush_held(lsh_conn *c);
  */
 int lsh__auth_on_message(lsh_conn *c, const uint8_t *p, size_t n);
 void lsh__auth_free(lsh_conn *c);
+/* Client: SERVICE_ACCEPT arrived; the auth layer may send its first
+ * request.  0, or a negative code after lsh__conn_fail. */
+int lsh__auth_on_service_accept(lsh_conn *c);
 int lsh__chan_on_message(lsh_conn *c, const uint8_t *p, size_t n);
 void lsh__chan_free(lsh_conn *c);
+/* Called after output was acknowledged: the connection layer may queue
+ * LSH_EV_CHAN_WRITABLE once its send backlog has drained. */
+void lsh__chan_on_drain(lsh_conn *c);
 
 /* version.c: consumes the peer's identification (and banner) lines. */
 int lsh__version_process(lsh_conn *c);
