@@ -30,7 +30,8 @@ for _, kind in ipairs {
   "Timeout", "Cancelled", "Deadlock", "DisconnectError", "ConnectionLost",
   "PermissionDenied", "HostKeyNotVerifiable", "ProcessError",
   "ChannelOpenError", "SFTPError", "KeyImportError", "KeyEncryptionError",
-  "KeyExportError", "ProtocolError", "ConfigError",
+  "KeyExportError", "KeyGenerationError", "ValueError", "ProtocolError",
+  "ConfigError",
 } do
   Error[kind] = kind
 end

@@ -19,6 +19,10 @@ ssh.current_task = core.current_task
 ssh.run = core.run
 ssh.gather = require "luassh.gather"
 
+-- Keys, certificates and trust files (lua/luassh/keys.lua).
+local keys = require "luassh.keys"
+for _, name in ipairs(keys.API) do ssh[name] = keys[name] end
+
 --- ssh.versions() -> {luassh=, lua=, openssl=, libuv=}
 ssh.versions = core.versions
 

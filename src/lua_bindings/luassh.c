@@ -11,6 +11,7 @@
 
 #include "lua_bindings/embedded.h"
 #include "lua_bindings/l_error.h"
+#include "lua_bindings/l_key.h"
 #include "lua_bindings/sched.h"
 #include "uvio/loop.h"
 
@@ -164,6 +165,8 @@ llsh_openlibs(lua_State *L)
     lua_setfield(L, -2, "luassh.core");
     lua_pushcfunction(L, luaopen_luassh_testing);
     lua_setfield(L, -2, "luassh.testing");
+    lua_pushcfunction(L, luaopen_luassh_keycore);
+    lua_setfield(L, -2, "luassh.keycore");
     lua_pop(L, 1);
     /* Open the core now: the scheduler must exist before the first task. */
     luaL_requiref(L, "luassh.core", luaopen_luassh_core, 0);
