@@ -17,7 +17,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-WARN     := -Wall -Wextra -Wshadow -Wpointer-arith -Wno-unused-parameter
+WARN     := -Wall -Wextra -Wshadow -Wpointer-arith
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DLSH_VERSION='"$(VERSION)"' \
               $(WARN) $(CFLAGS) $(SAN) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS)
@@ -81,7 +81,7 @@ $(BUILD)/luassh.so: $(CORE_SRC:%.c=$(BUILD)/obj/pic/%.o) $(BIND_SRC:%.c=$(BUILD)
 
 $(BUILD)/test/%: spec/c/%.c spec/c/testutil.h $(BUILD)/libluassh_core.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Ispec/c $< $(BUILD)/libluassh_core.a $(ALL_LDFLAGS) $(LIBS) -lcmocka -o $@
+	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -Ispec/c $< $(BUILD)/libluassh_core.a $(ALL_LDFLAGS) $(LIBS) -lcmocka -o $@
 
 ctest: $(CTEST_BIN)
 

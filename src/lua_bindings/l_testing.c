@@ -77,6 +77,7 @@ finish(probe *p, int result)
 static void
 probe_connected(lsh_io_conn *ioc, int status, const char *detail, void *d)
 {
+    (void)ioc;
     probe *p = d;
     if (status != 0) {
         p->code = status;
@@ -145,6 +146,7 @@ probe_event(lsh_io_conn *ioc, const lsh_event *ev, void *d)
 static void
 probe_closed(lsh_io_conn *ioc, void *d)
 {
+    (void)ioc;
     probe *p = d;
     p->closed = 1;
     p->ioc = NULL;
@@ -227,6 +229,7 @@ push_probe_result(lua_State *L, probe *p)
 static int
 probe_k(lua_State *L, int status, lua_KContext ctx)
 {
+    (void)status;
     probe *p = (probe *)ctx, copy;
     /* An interrupt abandons the probe through probe_cancel. */
     llsh_resumed(L);
@@ -353,6 +356,7 @@ sconn_event(lsh_io_conn *ioc, const lsh_event *ev, void *d)
 static void
 sconn_closed(lsh_io_conn *ioc, void *d)
 {
+    (void)ioc;
     sconn *sc = d;
     tserver *s = sc->srv;
     if (s->nresults < MAX_RESULTS) {
@@ -367,6 +371,7 @@ static const lsh_io_conn_cbs sconn_cbs = {NULL, sconn_event, sconn_closed};
 static void
 on_accept(lsh_io_listener *l, lsh_io_conn *ioc, void *data)
 {
+    (void)l;
     tserver *s = data;
     sconn *sc = calloc(1, sizeof(*sc));
     if (sc == NULL) {

@@ -165,12 +165,14 @@ on_line(char *line)
 static void
 on_readable(void *data)
 {
+    (void)data;
     rl_callback_read_char();
 }
 
 static void
 on_sigint(void *data)
 {
+    (void)data;
     R.interrupted = 1;
 }
 

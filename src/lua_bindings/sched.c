@@ -378,6 +378,7 @@ resume(llsh_task *t)
 static void
 run_ready(void *unused)
 {
+    (void)unused;
     llsh_task *list = S.ready_head;
     S.ready_head = S.ready_tail = NULL;
     while (list != NULL) {
@@ -463,6 +464,7 @@ llsh_loop_step(void)
 int
 llsh_run_until(lua_State *L, llsh_task *t)
 {
+    (void)L;
     while (t->state != T_DONE) {
         if (!llsh_loop_step() && t->state != T_DONE && S.ready_head == NULL) {
             /* Nothing can ever wake the task. */
@@ -482,6 +484,7 @@ llsh_run_until(lua_State *L, llsh_task *t)
 void
 llsh_sched_cancel_all(lua_State *L, llsh_task *except)
 {
+    (void)L;
     for (int pass = 0; pass < 1000 && S.live != NULL; pass++) {
         int any = 0;
         for (llsh_task *t = S.live; t != NULL; t = t->next_live) {
@@ -570,6 +573,8 @@ sleep_fire(void *data)
 static int
 sleep_k(lua_State *L, int status, lua_KContext ctx)
 {
+    (void)status;
+    (void)ctx;
     llsh_resumed(L);
     return 0;
 }
@@ -693,6 +698,7 @@ join_cancel(llsh_waiter *w)
 static int
 task_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
+    (void)ctx;
     llsh_task *t = check_task(L, 1), *self;
     int n;
 

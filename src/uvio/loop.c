@@ -42,6 +42,7 @@ free_on_close(uv_handle_t *h)
 static void
 on_idle(uv_idle_t *h)
 {
+    (void)h;
     if (runner_cb != NULL) {
         runner_cb(runner_data);
     }
@@ -99,6 +100,7 @@ lsh_io_run_once(int nowait)
 static void
 close_walk(uv_handle_t *h, void *arg)
 {
+    (void)arg;
     if (!uv_is_closing(h) && h != (uv_handle_t *)&runner) {
         lsh_io_base *b = h->data;
         uv_close(h, b != NULL ? b->close_cb : NULL);
@@ -212,6 +214,8 @@ lsh_io_timer_close(lsh_io_timer *t)
 static void
 on_poll(uv_poll_t *h, int status, int events)
 {
+    (void)status;
+    (void)events;
     lsh_io_fdwatch *w = h->data;
     w->cb(w->data);
 }
@@ -257,6 +261,7 @@ lsh_io_fdwatch_close(lsh_io_fdwatch *w)
 static void
 on_signal(uv_signal_t *h, int signum)
 {
+    (void)signum;
     lsh_io_signal *s = h->data;
     s->cb(s->data);
 }

@@ -265,6 +265,8 @@ feed_pending(lsh_io_conn *ioc)
 static void
 alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
+    (void)h;
+    (void)suggested;
     *buf = uv_buf_init((char *)read_buf, sizeof(read_buf));
 }
 

@@ -453,6 +453,7 @@ kex_complete(lsh_conn *c)
 int
 lsh__kex_on_newkeys(lsh_conn *c, const uint8_t *p, size_t n)
 {
+    (void)p;
     dir_keys *d = &c->pending_rx;
     int r;
     if (n != 1) {
