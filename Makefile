@@ -6,6 +6,7 @@
 #   make asan     the whole test suite under AddressSanitizer + UBSan
 #   make fuzz     build and run every libFuzzer target for a bounded time
 #   make bench    benchmarks, printed as ratios against OpenSSL/OpenSSH
+#   make soak     long campaigns: the full algorithm product of the transport
 #   make clean
 
 CC       ?= cc
@@ -36,7 +37,7 @@ EMBED_OBJ := $(BUILD)/obj/gen/embedded_lua.o
 CTEST_SRC := $(sort $(wildcard spec/c/test_*.c))
 CTEST_BIN := $(CTEST_SRC:spec/c/%.c=$(BUILD)/test/%)
 
-.PHONY: all deps build test asan fuzz bench demo clean ctest lint
+.PHONY: all deps build test asan fuzz bench demo clean ctest lint soak
 
 all: build
 build: $(BUILD)/luassh $(BUILD)/luassh.so
@@ -100,6 +101,12 @@ asan: deps
 
 fuzz: deps
 	@sh tools/fuzz.sh
+
+# Every kex x host key x cipher x MAC x compression (17,280 handshakes,
+# each with three re-exchanges) between two cores.
+soak: deps
+	@$(MAKE) --no-print-directory build ctest
+	LSH_FULL_MATRIX=1 $(BUILD)/test/test_transport
 
 bench: deps
 	@$(MAKE) --no-print-directory build
