@@ -333,6 +333,35 @@ rekey_by_time(void **state)
     pair_free(&p);
 }
 
+static void established(pair *p, const lsh_key *hk);
+
+static void
+stalled_rekey_times_out(void **state)
+{
+    pair p;
+    lsh_event ev;
+    int closed = 0;
+    pair_now_ms = 1000;
+    established(&p, k_ed25519);
+    authenticate(&p);
+    assert_int_equal(lsh_conn_rekey(p.c), 0);
+    /* The peer never answers: nothing is pumped. */
+    assert_int_equal(lsh_conn_next_deadline(p.c), 1000 + 120 * 1000);
+    pair_now_ms += 119 * 1000;
+    lsh_conn_tick(p.c);
+    assert_int_equal(lsh_conn_next_event(p.c, &ev), 0);
+    pair_now_ms += 1000;
+    lsh_conn_tick(p.c);
+    while (lsh_conn_next_event(p.c, &ev)) {
+        if (ev.type == LSH_EV_CLOSED) {
+            closed = ev.code;
+        }
+    }
+    assert_int_equal(closed, LSH_ETIMEOUT);
+    pair_now_ms = 0;
+    pair_free(&p);
+}
+
 static void
 host_key_rejection_disconnects(void **state)
 {
@@ -984,6 +1013,7 @@ main(void)
         cmocka_unit_test(every_cipher_mac_compression),
         cmocka_unit_test(rekey_on_request_from_either_side),
         cmocka_unit_test(rekey_by_time),
+        cmocka_unit_test(stalled_rekey_times_out),
         cmocka_unit_test(host_key_rejection_disconnects),
         cmocka_unit_test(no_common_cipher_names_the_category),
         cmocka_unit_test(bad_algorithm_list_is_refused_at_creation),

@@ -18,6 +18,9 @@
 #define LSH_VERSION_LINE_MAX 255      /* RFC 4253 §4.2, CR LF included */
 #define LSH_BANNER_LINE_MAX 8192
 #define LSH_BANNER_LINES_MAX 1024
+/* A re-exchange the peer does not finish within this long ends the
+ * connection (the first one is bounded by the login timeout). */
+#define LSH_REKEY_TIMEOUT_MS ((uint64_t)120 * 1000)
 
 /* Steps of the key exchange method flow (who waits for what). */
 enum kex_step {
@@ -110,6 +113,7 @@ struct lsh_conn {
     uint32_t gex_min, gex_n, gex_max;
     int gex_old;
     uint64_t last_kex_ms;
+    uint64_t kex_started_ms; /* when the running re-exchange began */
 
     /* Messages the upper layers sent during a key exchange. */
     lsh_buf held;

@@ -117,6 +117,7 @@ lsh__kex_start(lsh_conn *c)
         return c->version_done ? kex_fail(c, r, "cannot send KEXINIT") : r;
     }
     c->kex_sent = 1;
+    c->kex_started_ms = lsh__conn_now(c);
     lsh__conn_log(c, LSH_LOG_DEBUG, "sent KEXINIT");
     return 0;
 }
@@ -733,12 +734,14 @@ lsh__kex_on_method(lsh_conn *c, const uint8_t *p, size_t n)
 
 /* Re-exchange triggers */
 
+/* The next re-exchange is due, or the running one must have finished. */
 uint64_t
 lsh__kex_rekey_deadline(const lsh_conn *c)
 {
     uint64_t ms = c->cfg.rekey_seconds * 1000;
     if (lsh__kex_in_progress(c)) {
-        return UINT64_MAX;
+        return c->first_kex_done ? c->kex_started_ms + LSH_REKEY_TIMEOUT_MS
+                                 : UINT64_MAX;
     }
     return c->last_kex_ms + ms;
 }
@@ -747,7 +750,20 @@ int
 lsh__kex_maybe_rekey(lsh_conn *c)
 {
     uint64_t bytes = c->tx.bytes + c->rx.bytes;
-    if (c->closed || !c->first_kex_done || lsh__kex_in_progress(c)) {
+    if (c->closed || !c->first_kex_done) {
+        return 0;
+    }
+    if (lsh__kex_in_progress(c)) {
+        /* A stalled re-exchange would hold our queued output forever
+         * (reliability-plan P-8, Go CVE-2025-22869). */
+        if (lsh__conn_now(c) >= lsh__kex_rekey_deadline(c)) {
+            return lsh__conn_fail(c, LSH_ETIMEOUT,
+                                  LSH_DISCONNECT_KEY_EXCHANGE_FAILED,
+                                  "the peer did not complete a key "
+                                  "re-exchange within %llu seconds",
+                                  (unsigned long long)(LSH_REKEY_TIMEOUT_MS /
+                                                       1000));
+        }
         return 0;
     }
     if (bytes >= c->cfg.rekey_bytes || c->tx.packets >= REKEY_PACKETS ||
