@@ -20,6 +20,7 @@
 #include "lua_bindings/luassh.h"
 #include "lua_bindings/repl.h"
 #include "lua_bindings/sched.h"
+#include "ssh/sftp/server.h"
 #include "uvio/loop.h"
 
 #ifndef LSH_VERSION
@@ -49,7 +50,8 @@ usage(const char *badopt)
             "  --        stop handling options\n"
             "  -         stop handling options and execute stdin\n"
             "  --version show luassh, Lua, OpenSSL and libuv versions\n"
-            "  --help    show examples\n",
+            "  --help    show examples\n"
+            "  --sftp-server [root]  serve SFTP on stdin/stdout (sftp -D)\n",
             progname);
 }
 
@@ -72,7 +74,9 @@ print_help(void)
         "                                  function() return 2 end})\n"
         "             print(r[1], r[2])'\n"
         "  busted --lua=luassh spec/    run busted specs inside the "
-        "runtime\n\n"
+        "runtime\n"
+        "  luassh --sftp-server [root]  SFTP server on stdin/stdout "
+        "(sftp -D, Subsystem)\n\n"
         "Run `luassh -h`-style options as for lua; see README.md and doc/ "
         "for the API.\n",
         LSH_VERSION, LUA_VERSION_MAJOR "." LUA_VERSION_MINOR);
@@ -367,6 +371,9 @@ main(int argc, char **argv)
     }
     /* A closed peer must give EPIPE, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "--sftp-server") == 0) {
+        return lsh_sftp_serve_stdio(argc >= 3 ? argv[2] : NULL);
+    }
     L = luaL_newstate();
     if (L == NULL) {
         fprintf(stderr, "%s: cannot create state: not enough memory\n",

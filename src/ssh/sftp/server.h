@@ -1,0 +1,156 @@
+/*
+ * lsh_sftp_server: an SFTP v3 server as a sans-I/O state machine
+ * (draft-ietf-secsh-filexfer-02, OpenSSH PROTOCOL §4).
+ *
+ * Bytes in (lsh_sftp_server_feed: channel data of the "sftp" subsystem,
+ * or stdin), bytes out (lsh_sftp_server_out / lsh_sftp_server_out_ack).
+ * Each decoded request becomes one call into a backend (lsh_sftp_backend,
+ * a vtable of file operations) and exactly one response.  The server
+ * owns the handle table (slot + generation, so forged and stale handles
+ * are answered with SSH_FX_FAILURE and never reach the backend), clamps
+ * READ to max_read, caps open handles, and stops taking input while its
+ * output is above the high-water mark (draft-02 §3: "If the server's
+ * queues are full, it should not read any more data").
+ *
+ * Backend contract: every operation returns an SFTP status code
+ * (LSH_SFTP_FX_OK = 0 on success, else NO_SUCH_FILE, PERMISSION_DENIED,
+ * FAILURE, OP_UNSUPPORTED, ...).  Paths are NUL-terminated client
+ * strings, passed as received (the backend applies its root and current
+ * directory).  A NULL operation is answered OP_UNSUPPORTED and the
+ * extensions it needs are not advertised.  Each call is self-contained:
+ * it reads only its arguments and the object it was given, so a later
+ * backend can run it on a worker thread.
+ *
+ * Ownership: the caller owns the server and frees it with
+ * lsh_sftp_server_free, which closes every handle still open through the
+ * backend.  The backend (ctx) must outlive the server.
+ */
+#ifndef LSH_SSH_SFTP_SERVER_H
+#define LSH_SSH_SFTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "ssh/sftp/codec.h"
+
+/* One READDIR entry filled by the backend.  name is NUL-terminated. */
+typedef struct lsh_sftp_dirent {
+    char name[256 * 4];
+    lsh_sftp_attrs attrs;
+    uint32_t nlink; /* for the longname; 0 if unknown */
+} lsh_sftp_dirent;
+
+typedef struct lsh_sftp_backend {
+    void *ctx;
+    /* Files.  open stores an opaque file in *file. */
+    int (*open)(void *ctx, const char *path, uint32_t pflags,
+                const lsh_sftp_attrs *a, void **file);
+    int (*close)(void *ctx, void *file);
+    /* Reads up to len bytes at off into buf; *got = 0 means end of file. */
+    int (*read)(void *ctx, void *file, uint64_t off, uint8_t *buf,
+                size_t len, size_t *got);
+    int (*write)(void *ctx, void *file, uint64_t off, const uint8_t *p,
+                 size_t n);
+    int (*fstat)(void *ctx, void *file, lsh_sftp_attrs *a);
+    int (*fsetstat)(void *ctx, void *file, const lsh_sftp_attrs *a);
+    int (*fsync)(void *ctx, void *file);
+    int (*fstatvfs)(void *ctx, void *file, lsh_sftp_statvfs *s);
+    /* Directories.  readdir returns LSH_SFTP_FX_EOF at the end. */
+    int (*opendir)(void *ctx, const char *path, void **dir);
+    int (*readdir)(void *ctx, void *dir, lsh_sftp_dirent *ent);
+    int (*closedir)(void *ctx, void *dir);
+    /* Paths.  follow: 1 for STAT/SETSTAT, 0 for LSTAT/lsetstat. */
+    int (*stat)(void *ctx, const char *path, int follow, lsh_sftp_attrs *a);
+    int (*setstat)(void *ctx, const char *path, int follow,
+                   const lsh_sftp_attrs *a);
+    int (*remove)(void *ctx, const char *path);
+    int (*mkdir)(void *ctx, const char *path, const lsh_sftp_attrs *a);
+    int (*rmdir)(void *ctx, const char *path);
+    /* posix: 1 replaces newpath (posix-rename), 0 fails if it exists. */
+    int (*rename)(void *ctx, const char *oldp, const char *newp, int posix);
+    /* symlink: target first, as OpenSSH sends it (PROTOCOL §4.1). */
+    int (*symlink)(void *ctx, const char *target, const char *linkpath);
+    int (*link)(void *ctx, const char *oldp, const char *newp);
+    int (*statvfs)(void *ctx, const char *path, lsh_sftp_statvfs *s);
+    /* Path results are malloc'd NUL-terminated strings the server frees.
+     * expand: 1 for expand-path@openssh.com (tilde expansion). */
+    int (*realpath)(void *ctx, const char *path, int expand, char **out);
+    int (*readlink)(void *ctx, const char *path, char **out);
+    int (*home_directory)(void *ctx, const char *user, char **out);
+    /* Names for the longname and users-groups-by-id: fill buf (NUL-
+     * terminated) or return nonzero when unknown. */
+    int (*user_name)(void *ctx, uint32_t uid, char *buf, size_t n);
+    int (*group_name)(void *ctx, uint32_t gid, char *buf, size_t n);
+    /* Seconds since the epoch, for the longname's "recent" date format;
+     * NULL prints every date with its year. */
+    int64_t (*now)(void *ctx);
+} lsh_sftp_backend;
+
+typedef struct lsh_sftp_server_config {
+    lsh_sftp_backend backend;
+    size_t max_handles;   /* 0: 256 */
+    size_t max_packet;    /* 0: LSH_SFTP_MAX_PACKET (incoming and outgoing) */
+    size_t max_read;      /* 0: max_packet - 1024 (READ clamp) */
+    size_t out_high;      /* 0: 4 * max_packet: stop reading above this */
+} lsh_sftp_server_config;
+
+typedef struct lsh_sftp_server lsh_sftp_server;
+
+/* Creates a server; *out is owned by the caller. */
+LSH_MUST_CHECK int lsh_sftp_server_new(const lsh_sftp_server_config *cfg,
+                                       lsh_sftp_server **out);
+
+/* Closes every open handle through the backend and frees the server. */
+void lsh_sftp_server_free(lsh_sftp_server *s);
+
+/*
+ * Takes received bytes and handles every complete request in them;
+ * *used says how many were taken (fewer than n while the output is above
+ * its high-water mark: drain with lsh_sftp_server_out and call again).
+ * Returns 0, or the sticky fatal error (a packet over max_packet, a
+ * request before INIT, a second INIT, out of memory): the session must
+ * then be closed after flushing the output.
+ */
+int lsh_sftp_server_feed(lsh_sftp_server *s, const uint8_t *data, size_t n,
+                         size_t *used);
+
+/* Borrowed pointer to the bytes to send (valid until the next call). */
+void lsh_sftp_server_out(lsh_sftp_server *s, const uint8_t **p, size_t *n);
+/* Drops n sent bytes from the output. */
+void lsh_sftp_server_out_ack(lsh_sftp_server *s, size_t n);
+
+/* The sticky error (0 if none) and a static description. */
+int lsh_sftp_server_error(const lsh_sftp_server *s, const char **detail);
+
+/* Number of open handles (tests, limits). */
+size_t lsh_sftp_server_handles(const lsh_sftp_server *s);
+
+/*
+ * The local filesystem backend (fs_posix.c), confined to `root`: every
+ * path, `..` and symlink (pre-existing or planted during the session) is
+ * resolved inside root by the kernel (openat2 RESOLVE_IN_ROOT), or, where
+ * openat2 is missing, by a per-component walk with O_NOFOLLOW.  Absolute
+ * and escaping symlink targets created through SFTP are rewritten as
+ * relative links inside root.  Client paths are virtual: "/" is root.
+ * flags: LSH_SFTP_FS_NO_OPENAT2 forces the fallback walker (tests).
+ */
+#define LSH_SFTP_FS_NO_OPENAT2 1
+typedef struct lsh_sftp_fs lsh_sftp_fs;
+LSH_MUST_CHECK int lsh_sftp_fs_new(const char *root, int flags,
+                                   lsh_sftp_fs **out);
+void lsh_sftp_fs_free(lsh_sftp_fs *fs);
+/* Cross-file internal: sets the virtual home directory (where relative
+ * paths start; default "/").  Used by lsh_sftp_serve_stdio. */
+LSH_MUST_CHECK int lsh__sftp_fs_set_home(lsh_sftp_fs *fs, const char *home);
+/* Fills a backend vtable that uses fs (fs must outlive the server). */
+void lsh_sftp_fs_backend(lsh_sftp_fs *fs, lsh_sftp_backend *b);
+
+/*
+ * `luassh --sftp-server [root]`: serves SFTP on stdin/stdout until EOF,
+ * confined to root (NULL: "/", the process's view, as sshd's
+ * sftp-server).  Returns a process exit status.
+ */
+int lsh_sftp_serve_stdio(const char *root);
+
+#endif
