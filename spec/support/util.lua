@@ -18,7 +18,9 @@ function M.run(cmd, input)
   local f = assert(io.open(inf, "wb"))
   f:write(input or "")
   f:close()
-  local full = string.format("%s < %s 2> %s", cmd, shell_quote(inf), shell_quote(tmp))
+  -- Braces, so that the redirections apply to the whole command line
+  -- (a pipeline's last command would get them otherwise).
+  local full = string.format("{ %s\n} < %s 2> %s", cmd, shell_quote(inf), shell_quote(tmp))
   local p = assert(io.popen(full, "r"))
   local out = p:read("a")
   local ok, how, code = p:close()
