@@ -31,7 +31,10 @@ for _, kind in ipairs {
   "PermissionDenied", "HostKeyNotVerifiable", "ProcessError",
   "ChannelOpenError", "SFTPError", "KeyImportError", "KeyEncryptionError",
   "KeyExportError", "KeyGenerationError", "ValueError", "ProtocolError",
-  "ConfigError",
+  "ConfigError", "KeyExchangeFailed", "MACError", "CompressionError",
+  "ServiceNotAvailable", "ProtocolNotSupported", "IllegalUserName",
+  "ConnectionRefused", "HostNotFound", "OSError", "IncompleteReadError",
+  "BrokenPipe",
 } do
   Error[kind] = kind
 end

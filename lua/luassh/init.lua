@@ -23,6 +23,14 @@ ssh.gather = require "luassh.gather"
 local keys = require "luassh.keys"
 for _, name in ipairs(keys.API) do ssh[name] = keys[name] end
 
+-- The SSH client (lua/luassh/client.lua, lua/luassh/process.lua).
+local client = require "luassh.client"
+ssh.connect = client.connect
+ssh.create_connection = client.create_connection
+ssh.PIPE, ssh.DEVNULL, ssh.STDOUT = client.PIPE, client.DEVNULL, client.STDOUT
+ssh.EXTENDED_DATA_STDERR = client.EXTENDED_DATA_STDERR
+ssh.connect_agent = require("luassh.agent").connect_agent
+
 --- ssh.versions() -> {luassh=, lua=, openssl=, libuv=}
 ssh.versions = core.versions
 

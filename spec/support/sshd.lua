@@ -48,22 +48,30 @@ function M.gen_host_keys(dir)
 end
 
 --- start(opts) -> server {port=, dir=, log=, stop=function}
--- opts.extra: more sshd_config lines.
+-- opts.extra: more sshd_config lines (after the defaults: use it for Match
+-- blocks); opts.first: lines before the defaults (sshd keeps the first
+-- value it reads, so these override them); opts.authorized_keys: the
+-- content of the AuthorizedKeysFile; opts.log_level (default DEBUG1);
+-- opts.host_keys: host key files to use instead of generated ones.
+-- sshd logs to its log file (-E), not to stderr, so that its messages do
+-- not leak into the sessions' stderr.
 function M.start(opts)
   opts = opts or {}
   os.execute("mkdir -p /run/sshd 2>/dev/null")
   local dir = util.tmpdir()
-  local keys = M.gen_host_keys(dir)
+  local keys = opts.host_keys or M.gen_host_keys(dir)
   for attempt = 1, 20 do
     local port = math.random(20000, 60000)
-    local cfg = {
+    local cfg = {}
+    for _, l in ipairs(opts.first or {}) do cfg[#cfg + 1] = l end
+    for _, l in ipairs {
       "Port " .. port,
       "ListenAddress 127.0.0.1",
       "PidFile " .. dir .. "/sshd.pid",
       "AuthorizedKeysFile " .. dir .. "/authorized_keys",
       "StrictModes no",
       "UsePAM no",
-      "LogLevel DEBUG1",
+      "LogLevel " .. (opts.log_level or "DEBUG1"),
       "KexAlgorithms " .. M.ALL_KEX,
       "Ciphers " .. M.ALL_CIPHERS,
       "MACs " .. M.ALL_MACS,
@@ -72,13 +80,17 @@ function M.start(opts)
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "MaxStartups 200",
-    }
+    } do cfg[#cfg + 1] = l end
     for _, k in ipairs(keys) do cfg[#cfg + 1] = "HostKey " .. k end
     for _, l in ipairs(opts.extra or {}) do cfg[#cfg + 1] = l end
     util.write(dir .. "/sshd_config", table.concat(cfg, "\n") .. "\n")
     local log = dir .. "/sshd.log"
-    os.execute(string.format("%s -D -e -f %s > %s 2>&1 &", SSHD,
-                             util.q(dir .. "/sshd_config"), util.q(log)))
+    if opts.authorized_keys then
+      util.write(dir .. "/authorized_keys", opts.authorized_keys)
+    end
+    os.execute(string.format("%s -D -E %s -f %s >> %s 2>&1 &", SSHD,
+                             util.q(log), util.q(dir .. "/sshd_config"),
+                             util.q(log)))
     -- Wait for "Server listening" (or a failure).
     for _ = 1, 100 do
       local f = io.open(log, "r")

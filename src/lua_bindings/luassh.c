@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "lua_bindings/embedded.h"
+#include "lua_bindings/l_client.h"
 #include "lua_bindings/l_error.h"
 #include "lua_bindings/l_key.h"
 #include "lua_bindings/sched.h"
@@ -167,6 +168,10 @@ llsh_openlibs(lua_State *L)
     lua_setfield(L, -2, "luassh.testing");
     lua_pushcfunction(L, luaopen_luassh_keycore);
     lua_setfield(L, -2, "luassh.keycore");
+    lua_pushcfunction(L, luaopen_luassh_clientcore);
+    lua_setfield(L, -2, "luassh.clientcore");
+    lua_pushcfunction(L, luaopen_luassh_agentcore);
+    lua_setfield(L, -2, "luassh.agentcore");
     lua_pop(L, 1);
     /* Open the core now: the scheduler must exist before the first task. */
     luaL_requiref(L, "luassh.core", luaopen_luassh_core, 0);

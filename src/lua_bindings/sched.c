@@ -248,6 +248,46 @@ llsh_wake(llsh_waiter *w, int status)
     enqueue(t);
 }
 
+/* Wait queues */
+
+static void
+waitq_cancel(llsh_waiter *w)
+{
+    llsh_waitq *q = w->data;
+    for (llsh_waiter **pp = &q->head; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    w->next = NULL;
+    w->data = NULL;
+}
+
+void
+llsh_waitq_wait(lua_State *L, llsh_waitq *q)
+{
+    llsh_waiter *w = lua_newuserdatauv(L, sizeof(*w), 0);
+    memset(w, 0, sizeof(*w));
+    w->cancel = waitq_cancel;
+    w->data = q;
+    llsh_wait(L, w); /* may raise: link only once it did not */
+    w->next = q->head;
+    q->head = w;
+}
+
+void
+llsh_waitq_wake_all(llsh_waitq *q, int status)
+{
+    llsh_waiter *w;
+    while ((w = q->head) != NULL) {
+        q->head = w->next;
+        w->next = NULL;
+        w->data = NULL;
+        llsh_wake(w, status);
+    }
+}
+
 /* Finishing */
 
 static void

@@ -48,6 +48,25 @@ void llsh_wait(lua_State *L, llsh_waiter *w);
 void llsh_wake(llsh_waiter *w, int status);
 
 /*
+ * A condition several tasks may wait on at once (a connection closing, a
+ * channel's exit status).  Each waiting task's waiter is a small userdata
+ * that llsh_waitq_wait leaves on the task's stack, so that it lives across
+ * the yield; the continuation drops it (lua_settop) before re-checking.
+ */
+typedef struct llsh_waitq {
+    llsh_waiter *head;
+} llsh_waitq;
+
+/*
+ * [-0, +1] Registers the current task as waiting on q (raising as
+ * llsh_wait does) and pushes its waiter.  Follow it with lua_yieldk.
+ */
+void llsh_waitq_wait(lua_State *L, llsh_waitq *q);
+
+/* Wakes and unlinks every waiter of q; never calls Lua. */
+void llsh_waitq_wake_all(llsh_waitq *q, int status);
+
+/*
  * First call of every continuation: raises the pending interrupt
  * (Cancelled / Timeout error object) if the task was interrupted.
  */

@@ -118,7 +118,11 @@ typedef struct lsh_conn lsh_conn;
 typedef enum lsh_event_type {
     LSH_EV_NONE = 0,
     /* Client: decide on the server's host key, then call
-     * lsh_conn_hostkey_verdict.  Input processing pauses until then. */
+     * lsh_conn_hostkey_verdict.  Input processing pauses until then.
+     * key = the server's key (its signature of the exchange hash is
+     * verified), data/len = K_S as sent: a certificate blob for the
+     * *-cert-v01@openssh.com algorithms (PROTOCOL.certkeys), whose CA
+     * and validity the caller checks; text = key's SHA256 fingerprint. */
     LSH_EV_HOSTKEY,
     /* A key exchange completed (first or rekey); `first` tells which. */
     LSH_EV_KEX_DONE,

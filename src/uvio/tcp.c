@@ -52,6 +52,8 @@ struct lsh_io_conn {
     size_t writes_in_flight;
     int last_uverr;
     int numeric; /* ai came from getaddrinfo(3), not uv_getaddrinfo */
+    int bind_local; /* bind each socket to `local` before connecting */
+    struct sockaddr_storage local;
     uint64_t connect_deadline;
     char detail[256];
 };
@@ -538,6 +540,17 @@ try_next_address(lsh_io_conn *ioc, int last_err)
     ioc->ai_next = a->ai_next;
     ioc->state = S_CONNECTING;
     ioc->creq.data = ioc;
+    if (ioc->bind_local) {
+        if (ioc->local.ss_family != a->ai_family) {
+            try_next_address(ioc, UV_EAFNOSUPPORT);
+            return;
+        }
+        if ((r = uv_tcp_bind(&ioc->tcp, (struct sockaddr *)&ioc->local,
+                             0)) != 0) {
+            try_next_address(ioc, r);
+            return;
+        }
+    }
     r = uv_tcp_connect(&ioc->creq, &ioc->tcp, a->ai_addr, on_connect);
     if (r != 0) {
         try_next_address(ioc, r);
@@ -570,20 +583,55 @@ lsh_io_connect(const char *host, int port, const lsh_config *cfg,
                const lsh_io_conn_cbs *cbs, void *data,
                uint64_t connect_timeout_ms, lsh_io_conn **out)
 {
+    lsh_io_connect_opts o;
+    memset(&o, 0, sizeof(o));
+    o.connect_timeout_ms = connect_timeout_ms;
+    return lsh_io_connect_ex(host, port, cfg, cbs, data, &o, out);
+}
+
+static int
+local_address(const lsh_io_connect_opts *o, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (uv_ip4_addr(o->local_addr, o->local_port,
+                    (struct sockaddr_in *)ss) == 0 ||
+        uv_ip6_addr(o->local_addr, o->local_port,
+                    (struct sockaddr_in6 *)ss) == 0) {
+        return 0;
+    }
+    return LSH_EINVAL;
+}
+
+int
+lsh_io_connect_ex(const char *host, int port, const lsh_config *cfg,
+                  const lsh_io_conn_cbs *cbs, void *data,
+                  const lsh_io_connect_opts *opts, lsh_io_conn **out)
+{
     struct addrinfo hints;
+    struct sockaddr_storage local;
     char portstr[16];
     lsh_io_conn *ioc;
+    uint64_t connect_timeout_ms = opts->connect_timeout_ms;
     int r;
 
-    if (port <= 0 || port > 65535 || host == NULL) {
+    if (port <= 0 || port > 65535 || host == NULL ||
+        (opts->family != 0 && opts->family != 4 && opts->family != 6) ||
+        opts->local_port < 0 || opts->local_port > 65535 ||
+        (opts->local_addr != NULL && local_address(opts, &local) != 0)) {
         return LSH_EINVAL;
     }
     ioc = conn_alloc(cfg, cbs, data);
     if (ioc == NULL) {
         return LSH_ENOMEM;
     }
+    if (opts->local_addr != NULL) {
+        ioc->bind_local = 1;
+        ioc->local = local;
+    }
     memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family = opts->family == 4   ? AF_INET
+                      : opts->family == 6 ? AF_INET6
+                                          : AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     snprintf(portstr, sizeof(portstr), "%d", port);
     ioc->state = S_RESOLVING;

@@ -41,6 +41,20 @@ int lsh_io_connect(const char *host, int port, const lsh_config *cfg,
                    const lsh_io_conn_cbs *cbs, void *data,
                    uint64_t connect_timeout_ms, lsh_io_conn **out);
 
+/* More ways to connect (AsyncSSH's family and local_addr). */
+typedef struct lsh_io_connect_opts {
+    uint64_t connect_timeout_ms; /* 0: none (the OS's) */
+    int family;                  /* 0 any, 4 IPv4 only, 6 IPv6 only */
+    const char *local_addr;      /* numeric address to bind, or NULL */
+    int local_port;              /* 0: any */
+} lsh_io_connect_opts;
+
+/* lsh_io_connect with options; LSH_EINVAL for a local_addr that is not
+ * a numeric address or a family other than 0, 4, 6. */
+int lsh_io_connect_ex(const char *host, int port, const lsh_config *cfg,
+                      const lsh_io_conn_cbs *cbs, void *data,
+                      const lsh_io_connect_opts *opts, lsh_io_conn **out);
+
 /* The core; NULL until connected. */
 lsh_conn *lsh_io_conn_core(lsh_io_conn *ioc);
 

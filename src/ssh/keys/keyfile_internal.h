@@ -133,6 +133,14 @@ int lsh__kf_openssh_export(const lsh_key *k, const char *comment,
                            void *rng_ctx, lsh_buf *out);
 
 /*
+ * Appends "string type, private fields" of k as openssh-key-v1's private
+ * section holds them (PROTOCOL.key), which is also the layout of the
+ * agent protocol's ADD_IDENTITY (RFC 9987 §5.2).  LSH_EUNSUPPORTED for
+ * ssh-dss; LSH_EINVAL for a public key.
+ */
+int lsh__kf_put_private(const lsh_key *k, lsh_buf *out);
+
+/*
  * Checks that the private half of pk (of type t) matches its public half
  * and is well formed (RSA: n = pq, ed = 1 mod p-1, q-1, CRT values;
  * ECDSA: range and pairwise; DSA: y = g^x), as OpenSSL's decoders do not.

@@ -1094,6 +1094,9 @@ put_private(const lsh_key *k, lsh_buf *out)
     EVP_PKEY *pk = lsh__key_pkey(k);
     int r;
 
+    if (!lsh_key_has_private(k)) {
+        return LSH_EINVAL;
+    }
     if ((r = lsh_buf_put_cstring(out, lsh_key_type_name(k))) != 0) {
         return r;
     }
@@ -1124,6 +1127,12 @@ put_private(const lsh_key *k, lsh_buf *out)
     default:
         return LSH_EUNSUPPORTED; /* ssh-dss: import only */
     }
+}
+
+int
+lsh__kf_put_private(const lsh_key *k, lsh_buf *out)
+{
+    return put_private(k, out);
 }
 
 /* Builds the private section: checkints, key, comment, padding. */

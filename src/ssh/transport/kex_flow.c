@@ -29,6 +29,7 @@
 #include "common/mem.h"
 #include "common/rd.h"
 #include "ssh/conn_internal.h"
+#include "ssh/keys/cert.h"
 #include "ssh/transport/cipher.h"
 #include "ssh/transport/mac.h"
 
@@ -516,6 +517,41 @@ client_on_gex_group(lsh_conn *c, lsh_rd *rd)
     return send_msg(c, &c->scratch);
 }
 
+#define CERT_SUFFIX "-cert-v01@openssh.com"
+
+/*
+ * The server's host key K_S (RFC 4253 §8).  For a certificate algorithm
+ * (PROTOCOL.certkeys) K_S is a certificate: the exchange hash is signed
+ * with the certified key, by the plain algorithm the name starts with
+ * ("rsa-sha2-512-cert-v01@openssh.com" signs with rsa-sha2-512).  Whether
+ * the certificate is trusted is the caller's decision (LSH_EV_HOSTKEY
+ * carries its blob).  *sigalg gets the plain algorithm.
+ */
+static int
+host_key_of(const lsh_conn *c, const uint8_t *ks, size_t kslen,
+            lsh_key **key, char *sigalg, size_t salen)
+{
+    const char *alg = c->neg.hostkey;
+    size_t n = strlen(alg), sl = strlen(CERT_SUFFIX);
+    lsh_cert *cert = NULL;
+    int r;
+
+    if (n >= salen) {
+        return LSH_ENOALG;
+    }
+    memcpy(sigalg, alg, n + 1);
+    if (n <= sl || strcmp(alg + n - sl, CERT_SUFFIX) != 0) {
+        return lsh_key_from_blob(ks, kslen, key);
+    }
+    sigalg[n - sl] = '\0';
+    if ((r = lsh_cert_from_blob(ks, kslen, &cert)) != 0) {
+        return r;
+    }
+    *key = lsh_key_ref(lsh_cert_key(cert));
+    lsh_cert_free(cert);
+    return 0;
+}
+
 static int
 client_on_reply(lsh_conn *c, lsh_rd *rd)
 {
@@ -523,7 +559,7 @@ client_on_reply(lsh_conn *c, lsh_rd *rd)
     size_t kslen, spublen, siglen;
     lsh_key *key = NULL;
     lsh_event ev = {.type = LSH_EV_HOSTKEY};
-    char fp[LSH_KEY_FP_MAX];
+    char fp[LSH_KEY_FP_MAX], sigalg[64];
     int r;
 
     if (lsh_rd_string(rd, &ks, &kslen) != 0 ||
@@ -531,10 +567,10 @@ client_on_reply(lsh_conn *c, lsh_rd *rd)
         lsh_rd_string(rd, &sig, &siglen) != 0 || lsh_rd_end(rd) != 0) {
         return malformed(c, "key exchange reply");
     }
-    if ((r = lsh_key_from_blob(ks, kslen, &key)) != 0) {
+    if ((r = host_key_of(c, ks, kslen, &key, sigalg, sizeof(sigalg))) != 0) {
         return kex_fail(c, r, "cannot parse the server's host key");
     }
-    if (!lsh_key_sigalg_ok(key, c->neg.hostkey)) {
+    if (!lsh_key_sigalg_ok(key, sigalg)) {
         lsh_key_free(key);
         return kex_fail(c, LSH_EKEYTYPE,
                         "host key does not match the negotiated algorithm");
@@ -551,8 +587,7 @@ client_on_reply(lsh_conn *c, lsh_rd *rd)
     }
     /* RFC 4253 §8: the signature of H by the host key proves the server
      * holds it. */
-    if ((r = lsh_key_verify(key, c->neg.hostkey, sig, siglen, c->H,
-                            c->hlen)) != 0) {
+    if ((r = lsh_key_verify(key, sigalg, sig, siglen, c->H, c->hlen)) != 0) {
         lsh_key_free(key);
         return kex_fail(c, LSH_EBADSIG,
                         "the server's signature of the exchange hash does "

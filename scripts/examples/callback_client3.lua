@@ -1,0 +1,28 @@
+-- Callback example that sends the remote stderr to the local stderr.
+local ssh = require "luassh"
+
+local MySSHClientSession = {}
+
+function MySSHClientSession:data_received(data, datatype)
+  if datatype == ssh.EXTENDED_DATA_STDERR then
+    io.stderr:write(data)
+  else
+    io.write(data)
+  end
+end
+
+function MySSHClientSession:connection_lost(exc)
+  if exc then io.stderr:write("SSH session error: " .. tostring(exc) .. "\n") end
+end
+
+local function run_client()
+  local conn <close> = ssh.connect("localhost")
+  local chan, session = conn:create_session(MySSHClientSession, "ls abc")
+  chan:wait_closed()
+end
+
+local ok, err = pcall(run_client)
+if not ok then
+  io.stderr:write("SSH connection failed: " .. tostring(err) .. "\n")
+  os.exit(1)
+end

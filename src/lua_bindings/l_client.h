@@ -1,0 +1,169 @@
+/*
+ * The SSH client as Lua objects: the C half of lua/luassh/client.lua and
+ * lua/luassh/process.lua (doc/api/client.md).
+ *
+ *   SSHClientConnection  (l_client.c)  one lsh_io_conn with a client core;
+ *       decisions (host key, which auth method) go up to Lua as "control
+ *       events" that lua/luassh/client.lua answers.
+ *   SSHClientChannel     (l_chan.c)    one channel of a connection, with
+ *       buffered input per data type, a pending-output queue and the
+ *       requests/exit status of a session.
+ *
+ * Ownership (STYLE.md, "Ownership and lifetime"): the connection's state
+ * is a malloc'd llsh_client, reference counted by its Lua object, by the
+ * lsh_io_conn while the socket is open, and by each channel.  A channel's
+ * state lives in its userdata, which keeps the connection's userdata alive
+ * through a user value; the connection only holds channels weakly (a
+ * pointer per channel number, cleared by the channel's __gc).
+ *
+ * Callbacks from the loop (on_event, on_closed) only copy data and wake
+ * tasks; they never call Lua.
+ */
+#ifndef LLSH_L_CLIENT_H
+#define LLSH_L_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "lua_bindings/sched.h"
+#include "ssh/conn.h"
+#include "uvio/tcp.h"
+
+#define LLSH_CLIENT_MT "luassh.SSHClientConnection"
+#define LLSH_CHAN_MT "luassh.SSHClientChannel"
+
+typedef struct llsh_client llsh_client;
+typedef struct llsh_chan llsh_chan;
+
+/* A growable byte queue: bytes live in p[head..len). */
+typedef struct llsh_bytes {
+    uint8_t *p;
+    size_t head, len, cap;
+} llsh_bytes;
+
+size_t llsh_bytes_avail(const llsh_bytes *b);
+int llsh_bytes_put(llsh_bytes *b, const uint8_t *p, size_t n);
+void llsh_bytes_take(llsh_bytes *b, size_t n);
+void llsh_bytes_free(llsh_bytes *b);
+
+enum { LLSH_CL_CONNECTING, LLSH_CL_OPEN, LLSH_CL_CLOSED };
+
+/* One queued control event (copied out of the core's borrowed event). */
+typedef struct llsh_ctl {
+    struct llsh_ctl *next;
+    int type;             /* LSH_EV_* */
+    int code;
+    uint32_t num;
+    int first;
+    char *text;           /* NUL-terminated copies or NULL */
+    size_t text_len;
+    char *name;
+    uint8_t *data;
+    size_t len;
+    uint8_t *extra;
+    size_t extra_len;
+    lsh_key *key;         /* one reference */
+    char *instruction;    /* prompts (kbd-int, password change) */
+    size_t nprompts;
+    char **prompts;
+    int *echo;
+} llsh_ctl;
+
+struct llsh_client {
+    int refs;
+    lsh_io_conn *ioc;     /* NULL once the socket has closed */
+    int state;
+    int auth_done;        /* control events stop at authentication */
+    int gone;             /* the Lua object was collected */
+    /* Why the connection ended (state CLOSED). */
+    int err;              /* LSH_E* */
+    uint32_t disc_reason; /* RFC 4253 §11.1 code, peer DISCONNECT */
+    int at_connect;       /* the TCP connection never came up */
+    int by_us;            /* we closed it (close/disconnect/abort) */
+    char detail[512];
+    char host[256];
+    int port;
+    char peer_host[64], local_host[64];
+    int peer_port, local_port;
+    char info[11][160];   /* lsh_conn_info values, kept past the close */
+    /* Control events for lua/luassh/client.lua, until auth_done. */
+    llsh_ctl *ctl_head, *ctl_tail;
+    llsh_waiter ctl_wait;
+    llsh_waitq closed_q;  /* wait_closed() */
+    /* Channels by our number (weak). */
+    llsh_chan **chans;
+    size_t nchans;
+    uint32_t window, max_packet; /* defaults for new channels */
+    /* keepalive_interval / keepalive_count_max (OpenSSH's
+     * ServerAliveInterval / ServerAliveCountMax). */
+    struct lsh_io_timer *ka_timer;
+    uint64_t ka_interval_ms, last_rx_ms;
+    unsigned ka_count_max;
+};
+
+enum { LLSH_CH_OPENING, LLSH_CH_OPEN, LLSH_CH_FAILED, LLSH_CH_CLOSED };
+
+struct llsh_chan {
+    llsh_client *cl;      /* one reference; NULL after __gc */
+    uint32_t id;          /* our channel number */
+    int state;
+    int linked;           /* cl->chans[id] == this */
+    int close_sent, eof_received, eof_wanted, eof_sent;
+    uint32_t open_reason; /* OPEN_FAILURE code */
+    char *open_text;
+    char type[32];
+    /* Input: [0] data, [1] extended data type 1 (stderr). */
+    llsh_bytes in[2];
+    int collect[2];       /* consume at once: buffer without a window */
+    llsh_waiter rd_wait[2];
+    /* Output waiting for the peer's window. */
+    llsh_bytes out;
+    llsh_waitq drain_q;
+    /* Our want_reply requests: ids from 0, replies in order. */
+    uint32_t req_sent, req_replied;
+    uint64_t req_ok_bits; /* outcome of reply id, bit id % 64 */
+    /* Any change of state: open result, reply, exit, close. */
+    llsh_waitq state_q;
+    int has_exit_status;
+    uint32_t exit_status;
+    char *exit_signal, *exit_message, *exit_lang;
+    int core_dumped;
+};
+
+/*
+ * For core calls whose failure changes nothing we would do next: the
+ * channel is already gone, or the connection failed and its CLOSED event
+ * says so.
+ */
+static inline void
+llsh_ignore(int r)
+{
+    (void)r;
+}
+
+/* [-0, +0] The client at idx (raises if it is not one). */
+llsh_client *llsh_check_client(lua_State *L, int idx);
+
+/* [-0, +1] Pushes the error object that says why cl is unusable. */
+void llsh_client_push_error(lua_State *L, const llsh_client *cl);
+
+/* Sends what the core queued (after a call into the core from Lua). */
+void llsh_client_flush(llsh_client *cl);
+
+/* The core, or NULL when the connection is no longer usable. */
+lsh_conn *llsh_client_core(const llsh_client *cl);
+
+void llsh_client_unref(llsh_client *cl);
+
+/* l_chan.c: events for a channel, the connection's end, the methods. */
+void llsh__chan_event(llsh_client *cl, llsh_chan *ch, const lsh_event *ev);
+void llsh__chan_conn_lost(llsh_chan *ch);
+void llsh__chan_writable(llsh_chan *ch);
+int llsh__chan_open(lua_State *L);
+void llsh__chan_register(lua_State *L, int module_idx);
+
+int luaopen_luassh_clientcore(lua_State *L);
+
+#endif
