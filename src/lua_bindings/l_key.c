@@ -186,30 +186,40 @@ key_get_algorithm(lua_State *L)
     return 1;
 }
 
+int
+llsh_get_comment(lua_State *L, const char *comment)
+{
+    if (comment == NULL) {
+        lua_pushnil(L);
+    } else {
+        lua_pushstring(L, comment);
+    }
+    return 1;
+}
+
+int
+llsh_set_comment(lua_State *L, int idx, char **slot)
+{
+    const char *c = luaL_optstring(L, idx, NULL);
+    char *copy = NULL;
+    if (c != NULL && c[0] != '\0' && (copy = strdup(c)) == NULL) {
+        return luaL_error(L, "out of memory");
+    }
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
 static int
 key_get_comment(lua_State *L)
 {
-    llsh_keyobj *o = check_keyobj(L, 1);
-    if (o->comment == NULL) {
-        lua_pushnil(L);
-    } else {
-        lua_pushstring(L, o->comment);
-    }
-    return 1;
+    return llsh_get_comment(L, check_keyobj(L, 1)->comment);
 }
 
 static int
 key_set_comment(lua_State *L)
 {
-    llsh_keyobj *o = check_keyobj(L, 1);
-    const char *c = luaL_optstring(L, 2, NULL);
-    char *copy = NULL;
-    if (c != NULL && c[0] != '\0' && (copy = strdup(c)) == NULL) {
-        return luaL_error(L, "out of memory");
-    }
-    free(o->comment);
-    o->comment = copy;
-    return 0;
+    return llsh_set_comment(L, 2, &check_keyobj(L, 1)->comment);
 }
 
 static int

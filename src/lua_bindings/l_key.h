@@ -79,4 +79,10 @@ void llsh__key_trust_open(lua_State *L, int module_idx);
 /* Random bytes for the core, usable from any thread (RAND_bytes). */
 int llsh__key_rng(void *ctx, uint8_t *out, size_t n);
 
+/* Comment accessors shared by keys and certificates: [-0, +1] pushes
+ * the comment or nil; [-0, +0] replaces *slot with a copy of the string
+ * at idx ("" or nil clears it). */
+int llsh_get_comment(lua_State *L, const char *comment);
+int llsh_set_comment(lua_State *L, int idx, char **slot);
+
 #endif

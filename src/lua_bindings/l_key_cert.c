@@ -173,27 +173,13 @@ cert_get_algorithm(lua_State *L)
 static int
 cert_get_comment(lua_State *L)
 {
-    llsh_certobj *o = check_certobj(L, 1);
-    if (o->comment == NULL) {
-        lua_pushnil(L);
-    } else {
-        lua_pushstring(L, o->comment);
-    }
-    return 1;
+    return llsh_get_comment(L, check_certobj(L, 1)->comment);
 }
 
 static int
 cert_set_comment(lua_State *L)
 {
-    llsh_certobj *o = check_certobj(L, 1);
-    const char *c = luaL_optstring(L, 2, NULL);
-    char *copy = NULL;
-    if (c != NULL && c[0] != '\0' && (copy = strdup(c)) == NULL) {
-        return luaL_error(L, "out of memory");
-    }
-    free(o->comment);
-    o->comment = copy;
-    return 0;
+    return llsh_set_comment(L, 2, &check_certobj(L, 1)->comment);
 }
 
 static int
