@@ -34,7 +34,8 @@ for _, kind in ipairs {
   "ConfigError", "KeyExchangeFailed", "MACError", "CompressionError",
   "ServiceNotAvailable", "ProtocolNotSupported", "IllegalUserName",
   "ConnectionRefused", "HostNotFound", "OSError", "IncompleteReadError",
-  "BrokenPipe",
+  "BrokenPipe", "BreakReceived", "SignalReceived", "TerminalSizeChanged",
+  "PasswordChangeRequired",
 } do
   Error[kind] = kind
 end

@@ -31,6 +31,13 @@ ssh.PIPE, ssh.DEVNULL, ssh.STDOUT = client.PIPE, client.DEVNULL, client.STDOUT
 ssh.EXTENDED_DATA_STDERR = client.EXTENDED_DATA_STDERR
 ssh.connect_agent = require("luassh.agent").connect_agent
 
+-- The SSH server (lua/luassh/server.lua, lua/luassh/server_process.lua).
+local server = require "luassh.server"
+ssh.listen = server.listen
+ssh.create_server = server.create_server
+ssh.PasswordChangeRequired = server.PasswordChangeRequired
+ssh.OPEN_ADMINISTRATIVELY_PROHIBITED = server.OPEN_ADMINISTRATIVELY_PROHIBITED
+
 --- ssh.versions() -> {luassh=, lua=, openssl=, libuv=}
 ssh.versions = core.versions
 

@@ -193,6 +193,10 @@ local function open_source(spec, conn_for_errors)
   if class_of(spec) == "luassh.SSHClientProcess" then
     return {read = function() return spec.stdout:read(CHUNK) end}
   end
+  if type(spec) == "table" and type(spec.read) == "function" then
+    -- Any reader: a local subprocess's stdout, a server process's stdin.
+    return {read = function() return spec:read(CHUNK) or "" end}
+  end
   error("bad stdin redirection (a path, a file, an SSHReader or "
         .. "ssh.DEVNULL expected, got " .. tostring(spec) .. ")", 3)
 end
@@ -224,9 +228,22 @@ local function open_target(spec, what)
     return {write = function(d) spec.stdin:write(d) spec.stdin:drain() end,
             eof = function() spec.stdin:write_eof() end}
   end
+  if type(spec) == "table" and type(spec.write) == "function" then
+    -- Any writer: a local subprocess's stdin, a server process's stdout.
+    return {write = function(d)
+              spec:write(d)
+              if spec.drain then spec:drain() end
+            end,
+            eof = function()
+              if spec.write_eof then spec:write_eof()
+              elseif spec.close then spec:close() end
+            end}
+  end
   error("bad " .. what .. " redirection (a path, a file, an SSHWriter or "
         .. "ssh.DEVNULL expected, got " .. tostring(spec) .. ")", 3)
 end
+
+M.open_source, M.open_target = open_source, open_target
 
 -- Process --------------------------------------------------------------
 

@@ -156,6 +156,7 @@ static void
 wake_everyone(llsh_chan *ch)
 {
     wake_readers(ch);
+    llsh_waitq_wake_all(&ch->req_q, 0);
     llsh_waitq_wake_all(&ch->drain_q, 0);
     llsh_waitq_wake_all(&ch->state_q, 0);
 }
@@ -179,6 +180,12 @@ ack(chanud *u, int dt, size_t n)
 }
 
 /* Output */
+
+static size_t
+pending_out(const llsh_chan *ch)
+{
+    return llsh_bytes_avail(&ch->out) + llsh_bytes_avail(&ch->out_err);
+}
 
 /*
  * Pushes pending output into the core, then EOF if asked and everything
@@ -204,7 +211,21 @@ push_out(llsh_chan *ch)
             break;
         }
     }
-    if (llsh_bytes_avail(&ch->out) == 0) {
+    while (llsh_bytes_avail(&ch->out) == 0 &&
+           llsh_bytes_avail(&ch->out_err) > 0) {
+        size_t n = llsh_bytes_avail(&ch->out_err);
+        int r = lsh_chan_write(c, ch->id, LSH_EXTENDED_DATA_STDERR,
+                               ch->out_err.p + ch->out_err.head, n);
+        if (r < 0) {
+            llsh_bytes_take(&ch->out_err, n);
+            break;
+        }
+        llsh_bytes_take(&ch->out_err, (size_t)r);
+        if ((size_t)r < n) {
+            break;
+        }
+    }
+    if (pending_out(ch) == 0) {
         if (ch->eof_wanted && !ch->eof_sent) {
             ch->eof_sent = 1;
             llsh_ignore(lsh_chan_send_eof(c, ch->id));
@@ -238,9 +259,55 @@ span_dup(lsh_span s)
     return d;
 }
 
+void
+llsh__chan_free_reqs(llsh_chan *ch)
+{
+    while (ch->req_head != NULL) {
+        llsh_ctl *e = ch->req_head;
+        ch->req_head = e->next;
+        llsh_ctl_free(e);
+    }
+    ch->req_tail = NULL;
+}
+
+/* A request on a channel the peer opened: queued for Lua in stream
+ * order (ch:_next_request); a reader stops where it arrived. */
+static void
+queue_request(llsh_chan *ch, lsh_conn *c, const lsh_event *ev)
+{
+    llsh_ctl *e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->name = strdup(ev->name)) == NULL ||
+        (e->data = malloc(ev->extra_len + 1)) == NULL) {
+        llsh_ctl_free(e);
+        if (ev->num) {
+            llsh_ignore(lsh_chan_request_reply_id(c, ch->id, ev->id, 0));
+        }
+        return;
+    }
+    if (ev->extra_len > 0) {
+        memcpy(e->data, ev->extra, ev->extra_len);
+    }
+    e->len = ev->extra_len;
+    e->num = ev->num;
+    e->id = ev->id;
+    e->at = ch->in_total;
+    if (ch->req_tail != NULL) {
+        ch->req_tail->next = e;
+    } else {
+        ch->req_head = e;
+    }
+    ch->req_tail = e;
+    llsh_wake(&ch->rd_wait[0], 0);
+    llsh_waitq_wake_all(&ch->req_q, 0);
+}
+
 static void
 on_request(llsh_chan *ch, lsh_conn *c, const lsh_event *ev)
 {
+    if (ch->incoming) {
+        queue_request(ch, c, ev);
+        return;
+    }
     if (strcmp(ev->name, "exit-status") == 0) {
         uint32_t st;
         if (lsh_chan_parse_exit_status(ev->extra, ev->extra_len, &st) == 0) {
@@ -277,6 +344,9 @@ on_data(llsh_client *cl, llsh_chan *ch, const lsh_event *ev)
         lsh_conn_disconnect(c, LSH_DISCONNECT_BY_APPLICATION,
                             "out of memory");
         return;
+    }
+    if (dt == 0) {
+        ch->in_total += ev->len;
     }
     if (ch->collect[dt]) {
         llsh_ignore(lsh_chan_consumed(c, ch->id, ev->len));
@@ -316,6 +386,7 @@ llsh__chan_event(llsh_client *cl, llsh_chan *ch, const lsh_event *ev)
         ch->state = LLSH_CH_CLOSED;
         ch->eof_received = 1;
         llsh_bytes_free(&ch->out);
+        llsh_bytes_free(&ch->out_err);
         unlink_chan(ch);
         wake_everyone(ch);
         break;
@@ -429,6 +500,67 @@ llsh__chan_open(lua_State *L)
     return 1;
 }
 
+/*
+ * conn:_accept_channel(chan, type [, window [, max_pktsize]])
+ *   -> SSHClientChannel, open: a channel the peer asked for (server).
+ */
+int
+llsh__chan_accept(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    const char *type = luaL_checkstring(L, 3);
+    lua_Integer window = luaL_optinteger(L, 4, cl->window);
+    lua_Integer maxpkt = luaL_optinteger(L, 5, cl->max_packet);
+    lsh_conn *c = llsh_client_core(cl);
+    chanud *u;
+    int r;
+
+    if (id < 0 || id > UINT32_MAX || window < 0 || window > UINT32_MAX ||
+        maxpkt < 0 || maxpkt > UINT32_MAX) {
+        return luaL_argerror(L, 2, "channel, window and max_pktsize must "
+                                   "be in 0..2^32-1");
+    }
+    if (c == NULL) {
+        llsh_client_push_error(L, cl);
+        return lua_error(L);
+    }
+    u = lua_newuserdatauv(L, sizeof(*u), 2);
+    memset(u, 0, sizeof(*u));
+    luaL_setmetatable(L, LLSH_CHAN_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 2);
+    u->ch.id = (uint32_t)id;
+    u->ch.state = LLSH_CH_OPEN;
+    u->ch.incoming = 1;
+    snprintf(u->ch.type, sizeof(u->ch.type), "%s", type);
+    u->ch.cl = cl;
+    cl->refs++;
+    if (link_chan(cl, &u->ch) != 0) {
+        llsh_ignore(lsh_chan_reject(c, (uint32_t)id,
+                                    LSH_OPEN_RESOURCE_SHORTAGE,
+                                    "out of memory"));
+        u->ch.state = LLSH_CH_FAILED;
+        llsh_client_flush(cl);
+        return luaL_error(L, "out of memory");
+    }
+    r = lsh_chan_accept(c, (uint32_t)id, (uint32_t)window, (uint32_t)maxpkt);
+    llsh_client_flush(cl);
+    if (r != 0) {
+        u->ch.state = LLSH_CH_FAILED;
+        unlink_chan(&u->ch);
+        if (cl->state == LLSH_CL_CLOSED) {
+            llsh_client_push_error(L, cl);
+            return lua_error(L);
+        }
+        return luaL_error(L, "cannot accept channel %d: %s", (int)id,
+                          lsh_strerror(r));
+    }
+    return 1;
+}
+
 static int
 open_k(lua_State *L, int status, lua_KContext ctx)
 {
@@ -500,6 +632,9 @@ take_push(lua_State *L, chanud *u, int dt, size_t n)
     }
     lua_pushlstring(L, (const char *)b->p + b->head, n);
     llsh_bytes_take(b, n);
+    if (dt == 0) {
+        u->ch.in_taken += n;
+    }
     ack(u, dt, n);
     llsh_client_flush(u->ch.cl);
 }
@@ -555,6 +690,20 @@ read_k(lua_State *L, int status, lua_KContext ctx)
     n = luaL_optinteger(L, 2, -1);
     dt = check_dt(L, 3);
     avail = llsh_bytes_avail(&ch->in[dt]);
+    if (dt == 0 && ch->req_head != NULL && n >= 0) {
+        /* A request (signal, break, window change) waits at this point
+         * of the stream: the data before it, then nil. */
+        uint64_t before = ch->req_head->at > ch->in_taken
+                              ? ch->req_head->at - ch->in_taken
+                              : 0;
+        if (before == 0) {
+            lua_pushnil(L);
+            return 1;
+        }
+        if (avail > before) {
+            avail = (size_t)before;
+        }
+    }
     if (n < 0) {
         /* Everything up to EOF. */
         if (input_done(ch)) {
@@ -761,6 +910,7 @@ ch_write(lua_State *L)
     llsh_chan *ch = check_chan(L, 1);
     size_t n;
     const char *p = luaL_checklstring(L, 2, &n);
+    int dt = check_dt(L, 3);
     if (ch->eof_wanted) {
         return luaL_error(L, "attempt to write after write_eof");
     }
@@ -771,7 +921,8 @@ ch_write(lua_State *L)
         ch->close_sent) {
         return raise_broken(L, ch);
     }
-    if (llsh_bytes_put(&ch->out, (const uint8_t *)p, n) != 0) {
+    if (llsh_bytes_put(dt ? &ch->out_err : &ch->out, (const uint8_t *)p,
+                       n) != 0) {
         return luaL_error(L, "out of memory");
     }
     push_out(ch);
@@ -788,7 +939,7 @@ drain_k(lua_State *L, int status, lua_KContext ctx)
     }
     lua_settop(L, 1);
     ch = check_chan(L, 1);
-    if (llsh_bytes_avail(&ch->out) == 0) {
+    if (pending_out(ch) == 0) {
         return 0;
     }
     if (conn_lost(ch)) {
@@ -830,7 +981,7 @@ static int
 ch_write_buffer_size(lua_State *L)
 {
     llsh_chan *ch = check_chan(L, 1);
-    lua_pushinteger(L, (lua_Integer)llsh_bytes_avail(&ch->out));
+    lua_pushinteger(L, (lua_Integer)pending_out(ch));
     return 1;
 }
 
@@ -908,8 +1059,8 @@ ch_request_result(lua_State *L)
 
 /* Request data encoders (session.h): clientcore.encode_*(...) -> bytes */
 
-static int
-push_buf(lua_State *L, lsh_buf *b, int r, const char *what)
+int
+llsh__push_buf(lua_State *L, lsh_buf *b, int r, const char *what)
 {
     if (r != 0) {
         lsh_buf_free(b);
@@ -975,7 +1126,7 @@ l_encode_pty(lua_State *L)
     lsh_buf_init(&b, 64 * 1024);
     r = lsh_chan_pty_req_data(&b, &req);
     lsh_buf_free(&modes);
-    return push_buf(L, &b, r, "a pty request");
+    return llsh__push_buf(L, &b, r, "a pty request");
 }
 
 /* encode_env(name, value) */
@@ -992,7 +1143,7 @@ l_encode_env(lua_State *L)
     e.value.p = (const uint8_t *)value;
     e.value.n = vl;
     lsh_buf_init(&b, 128 * 1024);
-    return push_buf(L, &b, lsh_chan_env_data(&b, &e), "an env request");
+    return llsh__push_buf(L, &b, lsh_chan_env_data(&b, &e), "an env request");
 }
 
 /* encode_string(s): exec, subsystem, signal */
@@ -1004,7 +1155,7 @@ l_encode_string(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &n);
     lsh_span sp = {(const uint8_t *)s, n};
     lsh_buf_init(&b, n + 64);
-    return push_buf(L, &b, lsh_chan_exec_data(&b, sp), "a request");
+    return llsh__push_buf(L, &b, lsh_chan_exec_data(&b, sp), "a request");
 }
 
 /* encode_signal(name) */
@@ -1013,7 +1164,7 @@ l_encode_signal(lua_State *L)
 {
     lsh_buf b;
     lsh_buf_init(&b, 256);
-    return push_buf(L, &b,
+    return llsh__push_buf(L, &b,
                     lsh_chan_signal_data(&b, lsh_span_str(
                                                  luaL_checkstring(L, 1))),
                     "a signal request");
@@ -1030,7 +1181,7 @@ l_encode_window_change(lua_State *L)
     w.width_px = check_u32(L, 3);
     w.height_px = check_u32(L, 4);
     lsh_buf_init(&b, 64);
-    return push_buf(L, &b, lsh_chan_window_change_data(&b, &w),
+    return llsh__push_buf(L, &b, lsh_chan_window_change_data(&b, &w),
                     "a window-change request");
 }
 
@@ -1040,8 +1191,80 @@ l_encode_break(lua_State *L)
 {
     lsh_buf b;
     lsh_buf_init(&b, 16);
-    return push_buf(L, &b, lsh_chan_break_data(&b, check_u32(L, 1)),
+    return llsh__push_buf(L, &b, lsh_chan_break_data(&b, check_u32(L, 1)),
                     "a break request");
+}
+
+/* Requests from the peer (channels it opened) */
+
+/* [-0, +1] The head request as {name, want_reply, id, data}. */
+static void
+push_request(lua_State *L, llsh_chan *ch)
+{
+    llsh_ctl *e = ch->req_head;
+    ch->req_head = e->next;
+    if (ch->req_head == NULL) {
+        ch->req_tail = NULL;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, e->name);
+    lua_setfield(L, -2, "name");
+    lua_pushboolean(L, e->num != 0);
+    lua_setfield(L, -2, "want_reply");
+    lua_pushinteger(L, e->id);
+    lua_setfield(L, -2, "id");
+    lua_pushlstring(L, (const char *)e->data, e->len);
+    lua_setfield(L, -2, "data");
+    llsh_ctl_free(e);
+}
+
+static int
+next_request_k(lua_State *L, int status, lua_KContext ctx)
+{
+    llsh_chan *ch;
+    if (status == LUA_YIELD) {
+        llsh_resumed(L);
+    }
+    lua_settop(L, 2);
+    ch = check_chan(L, 1);
+    if (ch->req_head != NULL &&
+        (ctx == 1 || ch->req_head->at <= ch->in_taken)) {
+        push_request(L, ch);
+        return 1;
+    }
+    if (!lua_toboolean(L, 2) || ch->state != LLSH_CH_OPEN ||
+        ch->close_sent || ch->cl->state == LLSH_CL_CLOSED) {
+        return 0;
+    }
+    llsh_waitq_wait(L, &ch->req_q);
+    return lua_yieldk(L, 0, ctx, next_request_k);
+}
+
+/*
+ * ch:_next_request([wait [, any]]) -> request table | nil.  Without
+ * `any`, only a request the reader has reached (no unread data before
+ * it); with `wait`, waits for one until the channel closes.
+ */
+static int
+ch_next_request(lua_State *L)
+{
+    check_chan(L, 1);
+    return next_request_k(L, LUA_OK, lua_toboolean(L, 3) ? 1 : 0);
+}
+
+/* ch:_reply(id, ok) */
+static int
+ch_reply(lua_State *L)
+{
+    llsh_chan *ch = check_chan(L, 1);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    lsh_conn *c = llsh_client_core(ch->cl);
+    if (c != NULL && id >= 0 && id <= UINT32_MAX) {
+        llsh_ignore(lsh_chan_request_reply_id(c, ch->id, (uint32_t)id,
+                                              lua_toboolean(L, 3)));
+        llsh_client_flush(ch->cl);
+    }
+    return 0;
 }
 
 /* Exit and close */
@@ -1105,6 +1328,7 @@ close_chan(llsh_chan *ch)
 {
     lsh_conn *c = llsh_client_core(ch->cl);
     llsh_bytes_free(&ch->out);
+    llsh_bytes_free(&ch->out_err);
     if (ch->close_sent || !ch->linked) {
         return;
     }
@@ -1216,12 +1440,14 @@ ch_gc(lua_State *L)
     }
     /* Waiters belong to tasks that are gone too. */
     ch->rd_wait[0].task = ch->rd_wait[1].task = NULL;
-    ch->drain_q.head = ch->state_q.head = NULL;
+    ch->drain_q.head = ch->state_q.head = ch->req_q.head = NULL;
     close_chan(ch);
     unlink_chan(ch);
     llsh_bytes_free(&ch->in[0]);
     llsh_bytes_free(&ch->in[1]);
     llsh_bytes_free(&ch->out);
+    llsh_bytes_free(&ch->out_err);
+    llsh__chan_free_reqs(ch);
     free(ch->open_text);
     free(ch->exit_signal);
     free(ch->exit_message);
@@ -1283,6 +1509,8 @@ static const luaL_Reg chan_methods[] = {
     {"get_write_buffer_size", ch_write_buffer_size},
     {"_request", ch_request},
     {"_request_result", ch_request_result},
+    {"_next_request", ch_next_request},
+    {"_reply", ch_reply},
     {"get_exit_status", ch_exit_status},
     {"get_exit_signal", ch_exit_signal},
     {"_state", ch_state},

@@ -60,8 +60,8 @@ static const char *const INFO_KEYS[] = {
 
 /* Lifetime */
 
-static void
-ctl_free(llsh_ctl *e)
+void
+llsh_ctl_free(llsh_ctl *e)
 {
     if (e == NULL) {
         return;
@@ -78,8 +78,19 @@ ctl_free(llsh_ctl *e)
     }
     free(e->prompts);
     free(e->echo);
+    free(e->alg);
+    free(e->blob);
+    free(e->cert);
     lsh_key_free(e->key);
     free(e);
+}
+
+void
+llsh_slots_unref(llsh_slots *s)
+{
+    if (s != NULL && --s->refs == 0) {
+        free(s);
+    }
 }
 
 void
@@ -92,12 +103,13 @@ llsh_client_unref(llsh_client *cl)
     while (cl->ctl_head != NULL) {
         llsh_ctl *e = cl->ctl_head;
         cl->ctl_head = e->next;
-        ctl_free(e);
+        llsh_ctl_free(e);
     }
     for (size_t i = 0; i < sizeof(box->strs) / sizeof(box->strs[0]); i++) {
         free(box->strs[i]);
     }
     free(cl->chans);
+    llsh_slots_unref(cl->slots);
     free(box);
 }
 
@@ -224,8 +236,9 @@ llsh_client_push_error(lua_State *L, const llsh_client *cl)
         int named = cl->disc_reason >= 1 && cl->disc_reason < 16;
         kind = kind_of_disconnect(cl->disc_reason);
         llsh_error_push(L, kind, cl->err,
-                        "the server %s port %d disconnected (reason %d%s%s): "
-                        "%s", cl->host, cl->port, (int)cl->disc_reason,
+                        "the %s %s port %d disconnected (reason %d%s%s): "
+                        "%s", cl->server ? "client" : "server", cl->host,
+                        cl->port, (int)cl->disc_reason,
                         named ? ", " : "",
                         named ? DISC_NAMES[cl->disc_reason] : "",
                         peer_words(cl->detail));
@@ -325,6 +338,69 @@ copy_prompts(llsh_ctl *e, lsh_conn *c)
     return 0;
 }
 
+/* Server: the fields of the auth request being decided. */
+static int
+copy_auth_request(llsh_ctl *e, lsh_conn *c)
+{
+    lsh_auth_request q;
+    if (lsh_auth_server_request(c, &q) != 0) {
+        return -1;
+    }
+    free(e->data);
+    free(e->extra);
+    e->data = e->extra = NULL;
+    free(e->text);
+    if ((e->text = dupmem(q.user, q.user_len)) == NULL) {
+        return -1;
+    }
+    e->text_len = q.user_len;
+    e->num = (uint32_t)q.phase;
+    if (q.password != NULL &&
+        (e->data = (uint8_t *)dupmem(q.password, q.password_len)) == NULL) {
+        return -1;
+    }
+    e->len = q.password_len;
+    if (q.new_password != NULL &&
+        (e->extra = (uint8_t *)dupmem(q.new_password,
+                                      q.new_password_len)) == NULL) {
+        return -1;
+    }
+    e->extra_len = q.new_password_len;
+    if (q.key_alg != NULL &&
+        (e->alg = dupmem(q.key_alg, strlen(q.key_alg))) == NULL) {
+        return -1;
+    }
+    if (q.key_blob != NULL) {
+        if ((e->blob = (uint8_t *)dupmem(q.key_blob, q.key_blob_len)) ==
+            NULL) {
+            return -1;
+        }
+        e->blob_len = q.key_blob_len;
+    }
+    if (q.key != NULL && e->key == NULL) {
+        e->key = lsh_key_ref((lsh_key *)q.key);
+    }
+    e->code = q.signature_verified;
+    if (q.submethods != NULL &&
+        (e->instruction = dupmem(q.submethods, strlen(q.submethods))) ==
+            NULL) {
+        return -1;
+    }
+    if (q.n_responses > 0) {
+        if ((e->prompts = calloc(q.n_responses, sizeof(char *))) == NULL) {
+            return -1;
+        }
+        e->nprompts = q.n_responses;
+        for (size_t i = 0; i < q.n_responses; i++) {
+            if ((e->prompts[i] = dupmem(q.responses[i],
+                                        q.response_lens[i])) == NULL) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int
 queue_ctl(llsh_client *cl, const lsh_event *ev)
 {
@@ -359,9 +435,13 @@ queue_ctl(llsh_client *cl, const lsh_event *ev)
     }
     if (ev->type == LSH_EV_AUTH_PROMPT) {
         bad |= copy_prompts(e, c) != 0;
+    } else if (ev->type == LSH_EV_AUTH_REQUEST) {
+        bad |= copy_auth_request(e, c) != 0;
     }
+    e->chan = ev->chan;
+    e->id = ev->id;
     if (bad) {
-        ctl_free(e);
+        llsh_ctl_free(e);
         return -1;
     }
     if (cl->ctl_tail != NULL) {
@@ -430,7 +510,8 @@ on_event(lsh_io_conn *ioc, const lsh_event *ev, void *data)
     switch (ev->type) {
     case LSH_EV_KEX_DONE:
         snapshot_info(cl, c);
-        if (ev->first && !cl->auth_done && queue_ctl(cl, ev) != 0) {
+        if (ev->first && !cl->auth_done && !cl->server &&
+            queue_ctl(cl, ev) != 0) {
             lsh_conn_disconnect(c, LSH_DISCONNECT_BY_APPLICATION,
                                 "out of memory");
         }
@@ -453,11 +534,24 @@ on_event(lsh_io_conn *ioc, const lsh_event *ev, void *data)
             snapshot_info(cl, c);
         }
         break;
+    case LSH_EV_AUTH_REQUEST:
+        if (!cl->server || cl->auth_done || queue_ctl(cl, ev) != 0) {
+            lsh_conn_disconnect(c, LSH_DISCONNECT_BY_APPLICATION,
+                                "cannot handle the auth request");
+        }
+        break;
     case LSH_EV_CHAN_OPEN:
-        /* Forwarded channels are not supported yet. */
-        llsh_ignore(lsh_chan_reject(c, ev->chan,
-                                    LSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
-                                    "not supported by this client"));
+        /* A server passes them up to Lua; forwarded channels to a client
+         * are not supported yet. */
+        if (!cl->server || !cl->auth_done || cl->gone) {
+            llsh_ignore(lsh_chan_reject(c, ev->chan,
+                                        LSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                        "not supported"));
+        } else if (queue_ctl(cl, ev) != 0) {
+            llsh_ignore(lsh_chan_reject(c, ev->chan,
+                                        LSH_OPEN_RESOURCE_SHORTAGE,
+                                        "out of memory"));
+        }
         break;
     case LSH_EV_CHAN_WRITABLE:
         if (ev->chan == LSH_CHAN_ALL) {
@@ -549,6 +643,13 @@ on_closed(lsh_io_conn *ioc, void *data)
     (void)ioc;
     stop_keepalive(cl);
     cl->ioc = NULL;
+    if (cl->slots != NULL) {
+        cl->slots->active--;
+        if (cl->counted_unauth) {
+            cl->counted_unauth = 0;
+            cl->slots->unauth--;
+        }
+    }
     set_closed(cl, LSH_ECLOSED, 0, "connection closed");
     llsh_waitq_wake_all(&cl->closed_q, 0);
     llsh_client_unref(cl);
@@ -730,6 +831,43 @@ push_hostkey(lua_State *L, const llsh_ctl *e)
     }
 }
 
+/* Server: {type="auth_request", user, method, phase, password,
+ * new_password, key_alg, key_blob, key, submethods, responses}. */
+static void
+push_auth_request(lua_State *L, const llsh_ctl *e)
+{
+    setstr(L, "type", "auth_request");
+    setbytes(L, "user", (const uint8_t *)e->text, e->text_len);
+    setstr(L, "method", e->name);
+    lua_pushinteger(L, e->num);
+    lua_setfield(L, -2, "phase");
+    setbytes(L, "password", e->data, e->len);
+    setbytes(L, "new_password", e->extra, e->extra_len);
+    setstr(L, "key_alg", e->alg);
+    setbytes(L, "key_blob", e->blob, e->blob_len);
+    if (e->key != NULL) {
+        llsh_push_key(L, e->key, NULL);
+        lua_setfield(L, -2, "key");
+    }
+    if (e->blob != NULL) {
+        lsh_cert *cert = NULL;
+        if (lsh_cert_from_blob(e->blob, e->blob_len, &cert) == 0) {
+            llsh_push_cert(L, cert, NULL);
+            lsh_cert_free(cert);
+            lua_setfield(L, -2, "cert");
+        }
+    }
+    setstr(L, "submethods", e->instruction);
+    if (e->prompts != NULL) {
+        lua_createtable(L, (int)e->nprompts, 0);
+        for (size_t i = 0; i < e->nprompts; i++) {
+            lua_pushstring(L, e->prompts[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        lua_setfield(L, -2, "responses");
+    }
+}
+
 /* [-0, +1] The event as a table (see lua/luassh/client.lua). */
 static void
 push_ctl(lua_State *L, const llsh_ctl *e)
@@ -770,6 +908,16 @@ push_ctl(lua_State *L, const llsh_ctl *e)
         push_prompts(L, e);
         lua_setfield(L, -2, "prompts");
         break;
+    case LSH_EV_AUTH_REQUEST:
+        push_auth_request(L, e);
+        break;
+    case LSH_EV_CHAN_OPEN:
+        setstr(L, "type", "chan_open");
+        setstr(L, "chan_type", e->name);
+        lua_pushinteger(L, e->chan);
+        lua_setfield(L, -2, "chan");
+        setbytes(L, "data", e->extra, e->extra_len);
+        break;
     default:
         setstr(L, "type", "unknown");
         break;
@@ -792,7 +940,7 @@ event_k(lua_State *L, int status, lua_KContext ctx)
             cl->ctl_tail = NULL;
         }
         push_ctl(L, e);
-        ctl_free(e);
+        llsh_ctl_free(e);
         return 1;
     }
     if (cl->state == LLSH_CL_CLOSED) {
@@ -802,7 +950,7 @@ event_k(lua_State *L, int status, lua_KContext ctx)
         lua_setfield(L, -2, "error");
         return 1;
     }
-    if (cl->auth_done) {
+    if (cl->auth_done && !cl->server) {
         return luaL_error(L, "no control events after authentication");
     }
     if (cl->ctl_wait.task != NULL) {
@@ -1011,6 +1159,186 @@ c_server_sig_algs(lua_State *L)
     return 1;
 }
 
+/* Lua: the server's side of authentication (RFC 4252, RFC 4256) */
+
+/* conn:_auth_accept(): USERAUTH_SUCCESS; channels may open from now. */
+static int
+s_auth_accept(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    lsh_conn *c = core_or_raise(L, cl);
+    int r = lsh_auth_server_accept(c);
+    if (r == 0) {
+        cl->auth_done = 1;
+        snapshot_info(cl, c);
+        if (cl->counted_unauth) {
+            cl->counted_unauth = 0;
+            cl->slots->unauth--;
+        }
+    }
+    return core_result(L, cl, r);
+}
+
+/* conn:_auth_reject([methods [, partial]]) */
+static int
+s_auth_reject(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    const char *methods = luaL_optstring(L, 2, NULL);
+    lsh_conn *c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_auth_server_reject(c, methods,
+                                                     lua_toboolean(L, 3)));
+}
+
+/* conn:_auth_pk_ok() */
+static int
+s_auth_pk_ok(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    lsh_conn *c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_auth_server_pk_ok(c));
+}
+
+/* conn:_auth_info_request(name, instruction, {{prompt, echo}...}) */
+static int
+s_auth_info_request(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    const char *name = luaL_optstring(L, 2, "");
+    const char *instr = luaL_optstring(L, 3, "");
+    const char *prompts[LSH_AUTH_PROMPTS_MAX];
+    int echo[LSH_AUTH_PROMPTS_MAX];
+    lua_Integer n;
+    lsh_conn *c;
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_settop(L, 4);
+    n = luaL_len(L, 4);
+    if (n < 0 || n > LSH_AUTH_PROMPTS_MAX) {
+        return luaL_argerror(L, 4, "too many prompts");
+    }
+    luaL_checkstack(L, (int)n * 2 + 4, NULL);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 4, i);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        lua_rawgeti(L, -1, 1);
+        prompts[i - 1] = luaL_checkstring(L, -1); /* anchored below */
+        lua_rawgeti(L, -2, 2);
+        echo[i - 1] = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_auth_server_info_request(
+                                  c, name, instr, prompts, echo, (size_t)n));
+}
+
+/* conn:_auth_changereq(prompt) */
+static int
+s_auth_changereq(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    const char *prompt = luaL_optstring(L, 2, "");
+    lsh_conn *c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_auth_server_passwd_changereq(c, prompt));
+}
+
+/* conn:_auth_banner(text) */
+static int
+s_auth_banner(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    const char *text = luaL_checkstring(L, 2);
+    lsh_conn *c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_auth_server_banner(c, text));
+}
+
+/* conn:_auth_methods(name_list) */
+static int
+s_auth_methods(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    const char *m = luaL_checkstring(L, 2);
+    lsh_conn *c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_auth_server_set_methods(c, m));
+}
+
+/* conn:_reject_channel(chan, code, text) */
+static int
+s_reject_channel(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    lua_Integer chan = luaL_checkinteger(L, 2);
+    lua_Integer code = luaL_optinteger(L, 3,
+                                       LSH_OPEN_ADMINISTRATIVELY_PROHIBITED);
+    const char *text = luaL_optstring(L, 4, "");
+    lsh_conn *c = core_or_raise(L, cl);
+    return core_result(L, cl, lsh_chan_reject(c, (uint32_t)chan,
+                                              (uint32_t)code, text));
+}
+
+/* Lua: server connections */
+
+int
+llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
+                     llsh_slots *slots, llsh_client **out)
+{
+    client_box *box = calloc(1, sizeof(*box));
+    llsh_client *cl;
+    lsh_conn *c = lsh_io_conn_core(ioc);
+    if (box == NULL) {
+        return LSH_ENOMEM;
+    }
+    cl = &box->cl;
+    cl->refs = 2; /* the caller's and the socket's (dropped in on_closed) */
+    cl->server = 1;
+    cl->state = LLSH_CL_OPEN;
+    cl->ioc = ioc;
+    (void)lsh_io_conn_peer(ioc, cl->peer_host, sizeof(cl->peer_host),
+                           &cl->peer_port);
+    (void)lsh_io_conn_local(ioc, cl->local_host, sizeof(cl->local_host),
+                            &cl->local_port);
+    snprintf(cl->host, sizeof(cl->host), "%s", cl->peer_host);
+    cl->port = cl->peer_port;
+    cl->window = cfg->window;
+    cl->max_packet = cfg->max_packet;
+    cl->ka_interval_ms = cfg->ka_interval_ms;
+    cl->ka_count_max = cfg->ka_count_max ? cfg->ka_count_max : 3;
+    if (slots != NULL) {
+        slots->refs++;
+        slots->active++;
+        slots->unauth++;
+        cl->slots = slots;
+        cl->counted_unauth = 1;
+    }
+    if (c != NULL) {
+        if (cfg->methods != NULL) {
+            llsh_ignore(lsh_auth_server_set_methods(c, cfg->methods));
+        }
+        if (cfg->max_auth_tries > 0) {
+            llsh_ignore(lsh_auth_server_set_max_tries(c,
+                                                      cfg->max_auth_tries));
+        }
+    }
+    lsh_io_conn_set_data(ioc, &client_cbs, cl);
+    cl->last_rx_ms = lsh_io_now_ms();
+    if (cl->ka_interval_ms > 0 &&
+        (cl->ka_timer = lsh_io_timer_new()) != NULL) {
+        lsh_io_timer_start(cl->ka_timer, cl->ka_interval_ms, keepalive_tick,
+                           cl);
+    }
+    *out = cl;
+    return 0;
+}
+
+void
+llsh_push_conn(lua_State *L, llsh_client *cl)
+{
+    clientud *ud = lua_newuserdatauv(L, sizeof(*ud), 1);
+    ud->cl = cl;
+    luaL_setmetatable(L, LLSH_CLIENT_MT);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+}
+
 /* Lua: state and closing */
 
 /* conn:_info() -> table of what C knows (get_extra_info in Lua) */
@@ -1105,7 +1433,8 @@ static int
 c_close(lua_State *L)
 {
     llsh_client *cl = llsh_check_client(L, 1);
-    do_disconnect(cl, LSH_DISCONNECT_BY_APPLICATION, "closed by the client");
+    do_disconnect(cl, LSH_DISCONNECT_BY_APPLICATION,
+                  cl->server ? "closed by the server" : "closed by the client");
     return 0;
 }
 
@@ -1196,7 +1525,9 @@ c_tostring(lua_State *L)
         lua_pushliteral(L, "SSHClientConnection (freed)");
         return 1;
     }
-    lua_pushfstring(L, "SSHClientConnection %s port %d (%s)", cl->host,
+    lua_pushfstring(L, "%s %s port %d (%s)",
+                    cl->server ? "SSHServerConnection" : "SSHClientConnection",
+                    cl->host,
                     cl->port,
                     cl->state == LLSH_CL_CLOSED ? "closed"
                     : cl->auth_done             ? "open"
@@ -1246,6 +1577,15 @@ static const luaL_Reg conn_methods[] = {
     {"_info", c_info},
     {"_error", c_error},
     {"_open_channel", llsh__chan_open},
+    {"_accept_channel", llsh__chan_accept},
+    {"_reject_channel", s_reject_channel},
+    {"_auth_accept", s_auth_accept},
+    {"_auth_reject", s_auth_reject},
+    {"_auth_pk_ok", s_auth_pk_ok},
+    {"_auth_info_request", s_auth_info_request},
+    {"_auth_changereq", s_auth_changereq},
+    {"_auth_banner", s_auth_banner},
+    {"_auth_methods", s_auth_methods},
     {"is_closed", c_is_closed},
     {"disconnect", c_disconnect},
     {"close", c_close},
@@ -1316,5 +1656,6 @@ luaopen_luassh_clientcore(lua_State *L)
     }
     lua_pop(L, 1);
     llsh__chan_register(L, lua_gettop(L));
+    llsh__sess_register(L, lua_gettop(L));
     return 1;
 }

@@ -69,7 +69,27 @@ typedef struct llsh_ctl {
     size_t nprompts;
     char **prompts;
     int *echo;
+    /* Server: an auth request's key algorithm and blob, the channel
+     * number of an incoming open / request, a request's reply slot, and
+     * where in the channel's input stream a request arrived. */
+    char *alg;
+    uint8_t *blob;
+    size_t blob_len;
+    uint8_t *cert;        /* certificate blob of a publickey request */
+    size_t cert_len;
+    uint32_t chan, id;
+    uint64_t at;
 } llsh_ctl;
+
+/* Counters a listener shares with its connections (max_startups,
+ * max_connections); reference counted by both. */
+typedef struct llsh_slots {
+    int refs;
+    unsigned unauth;      /* connections not yet authenticated */
+    unsigned active;      /* all open connections */
+} llsh_slots;
+
+void llsh_slots_unref(llsh_slots *s);
 
 struct llsh_client {
     int refs;
@@ -101,6 +121,10 @@ struct llsh_client {
     struct lsh_io_timer *ka_timer;
     uint64_t ka_interval_ms, last_rx_ms;
     unsigned ka_count_max;
+    /* Server connections (accepted by a listener, l_server.c). */
+    int server;
+    llsh_slots *slots;    /* one reference, or NULL */
+    int counted_unauth;   /* still counted in slots->unauth */
 };
 
 enum { LLSH_CH_OPENING, LLSH_CH_OPEN, LLSH_CH_FAILED, LLSH_CH_CLOSED };
@@ -130,6 +154,14 @@ struct llsh_chan {
     uint32_t exit_status;
     char *exit_signal, *exit_message, *exit_lang;
     int core_dumped;
+    /* Channels the peer opened (server sessions): their requests queue
+     * here for Lua (ch:_next_request), each with the position in the
+     * data stream where it arrived, so that reads stop there first. */
+    int incoming;
+    llsh_ctl *req_head, *req_tail;
+    llsh_waitq req_q;
+    uint64_t in_total, in_taken; /* bytes of stream 0 received / read */
+    llsh_bytes out_err;   /* write(data, 1): extended data (stderr) */
 };
 
 /*
@@ -162,6 +194,31 @@ void llsh__chan_event(llsh_client *cl, llsh_chan *ch, const lsh_event *ev);
 void llsh__chan_conn_lost(llsh_chan *ch);
 void llsh__chan_writable(llsh_chan *ch);
 int llsh__chan_open(lua_State *L);
+int llsh__chan_accept(lua_State *L);
+void llsh__chan_free_reqs(llsh_chan *ch);
+void llsh__sess_register(lua_State *L, int module_idx);
+struct lsh_buf;
+/* [-0, +1] Pushes b's bytes (r == 0) or raises "cannot encode what";
+ * frees b either way. */
+int llsh__push_buf(lua_State *L, struct lsh_buf *b, int r, const char *what);
+
+/* Server connections (l_client.c for l_server.c). */
+typedef struct llsh_server_cfg {
+    const char *methods;  /* auth methods offered, NULL: all */
+    unsigned max_auth_tries;
+    uint32_t window, max_packet;
+    uint64_t ka_interval_ms;
+    unsigned ka_count_max;
+} llsh_server_cfg;
+
+/* Adopts an accepted connection: 0 and *out (one reference for the
+ * caller, one for the socket) or LSH_ENOMEM (the caller closes ioc). */
+int llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
+                         llsh_slots *slots, llsh_client **out);
+/* [-0, +1] The Lua object for cl; takes over one reference. */
+void llsh_push_conn(lua_State *L, llsh_client *cl);
+/* Frees a control event. */
+void llsh_ctl_free(llsh_ctl *e);
 void llsh__chan_register(lua_State *L, int module_idx);
 
 int luaopen_luassh_clientcore(lua_State *L);

@@ -170,6 +170,8 @@ llsh_openlibs(lua_State *L)
     lua_setfield(L, -2, "luassh.keycore");
     lua_pushcfunction(L, luaopen_luassh_clientcore);
     lua_setfield(L, -2, "luassh.clientcore");
+    lua_pushcfunction(L, luaopen_luassh_servercore);
+    lua_setfield(L, -2, "luassh.servercore");
     lua_pushcfunction(L, luaopen_luassh_agentcore);
     lua_setfield(L, -2, "luassh.agentcore");
     lua_pop(L, 1);

@@ -1,0 +1,546 @@
+-- The SSH server: ssh.listen / ssh.create_server, the SSHServer callbacks,
+-- authentication policy and sessions (AsyncSSH's connection.py server half
+-- and server.py, doc/api/server.md).
+--
+-- The C objects (luassh.servercore, src/lua_bindings/l_server.c, and the
+-- server connections of src/lua_bindings/l_client.c) run the protocol and
+-- apply the connection limits; every decision is made here.  Each
+-- listener has an accept task; each connection a task that reads its
+-- control events (auth requests, channel opens) in order; each session a
+-- task of its own that runs the process_factory handler or drives the
+-- session_factory callbacks.  Callbacks run in those tasks and may wait.
+local core = require "luassh.core"
+local ccore = require "luassh.clientcore"
+local score = require "luassh.servercore"
+local Error = require "luassh.error"
+local keys = require "luassh.keys"
+local process = require "luassh.process"
+local sproc = require "luassh.server_process"
+
+local M = {}
+
+local spawn = core.spawn
+local conn_methods = ccore.conn_methods
+
+-- RFC 4254 §5.1
+local OPEN_ADMINISTRATIVELY_PROHIBITED = 1
+local OPEN_UNKNOWN_CHANNEL_TYPE = 3
+M.OPEN_ADMINISTRATIVELY_PROHIBITED = OPEN_ADMINISTRATIVELY_PROHIBITED
+
+local function raise(kind, reason, fields)
+  error(Error.new(kind, reason, fields), 0)
+end
+
+local function warn(fmt, ...)
+  io.stderr:write("luassh server: ", string.format(fmt, ...), "\n")
+end
+
+local function seconds_ms(v, name, default)
+  if v == nil then return default end
+  if type(v) == "string" then v = keys.parse_time_interval(v) end
+  if type(v) ~= "number" or v < 0 then
+    error(name .. " must be a number of seconds", 4)
+  end
+  return math.floor(v * 1000)
+end
+
+local function name_list(v)
+  if v == nil then return nil end
+  if type(v) == "table" then return table.concat(v, ",") end
+  return tostring(v)
+end
+
+local function list_of(v)
+  if v == nil then return {} end
+  if type(v) == "table" and getmetatable(v) == nil then return v end
+  return {v}
+end
+
+-- Host keys ---------------------------------------------------------------
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- server_host_keys: paths, key objects or keypairs; with none, an ed25519
+-- key generated (and kept at host_key_file when given).
+local function load_host_keys(o)
+  local list = {}
+  for _, spec in ipairs(list_of(o.server_host_keys)) do
+    if type(spec) == "string" then
+      list[#list + 1] = keys.read_private_key(spec, o.passphrase)
+    elseif keys.is_keypair(spec) then
+      list[#list + 1] = spec.key
+    else
+      list[#list + 1] = spec
+    end
+  end
+  if #list == 0 then
+    local key
+    if o.host_key_file and file_exists(o.host_key_file) then
+      key = keys.read_private_key(o.host_key_file, o.passphrase)
+    else
+      key = keys.generate_private_key("ssh-ed25519", "luassh host key")
+      if o.host_key_file then
+        key:write_private_key(o.host_key_file)
+        warn("generated host key %s in %s", key:get_fingerprint(),
+             o.host_key_file)
+      elseif o.log_host_key ~= false then
+        warn("generated host key %s (in memory)", key:get_fingerprint())
+      end
+    end
+    list[1] = key
+  end
+  return list
+end
+
+-- Authorized keys ---------------------------------------------------------
+
+local function to_authorized_keys(v)
+  if v == nil then return nil end
+  local cls = getmetatable(v) and getmetatable(v).__name
+  if cls == "luassh.SSHAuthorizedKeys" then return v end
+  if type(v) == "string" then
+    if v:find("\n") or v:match("^ssh%-") or v:match("^ecdsa%-")
+       or v:match("^sk%-") or v:match("^cert%-authority") then
+      return keys.import_authorized_keys(v)
+    end
+    return keys.read_authorized_keys(v)
+  end
+  if type(v) == "table" then
+    -- A list of keys (or paths): one line each.
+    local lines = {}
+    for _, k in ipairs(v) do
+      if type(k) == "string" then
+        return keys.read_authorized_keys(v)
+      end
+      lines[#lines + 1] = k:export_public_key("openssh"):gsub("\n$", "")
+    end
+    return keys.import_authorized_keys(table.concat(lines, "\n") .. "\n")
+  end
+  error("authorized_client_keys: a path, authorized_keys data or an "
+        .. "SSHAuthorizedKeys object expected", 3)
+end
+
+--- conn:set_authorized_keys(path | data | SSHAuthorizedKeys)
+--- (server) the keys the user now being authenticated may use.
+function conn_methods:set_authorized_keys(v)
+  self._authorized_keys = to_authorized_keys(v)
+end
+
+-- Server connections ------------------------------------------------------
+
+-- Calls server:name(...) when the callback table has it.
+local function callback(obj, name, ...)
+  local f = obj and obj[name]
+  if f == nil then return nil, false end
+  return f(obj, ...), true
+end
+
+local function password_supported(srv)
+  local v, has = callback(srv, "password_auth_supported")
+  if has then return v and true or false end
+  return srv.validate_password ~= nil
+end
+
+local function kbdint_supported(srv)
+  local v, has = callback(srv, "kbdint_auth_supported")
+  if has then return v and true or false end
+  return srv.get_kbdint_challenge ~= nil
+end
+
+local function pubkey_supported(conn, srv)
+  local v, has = callback(srv, "public_key_auth_supported")
+  if has then return v and true or false end
+  return conn._authorized_keys ~= nil or srv.validate_public_key ~= nil
+    or srv.validate_ca_key ~= nil
+end
+
+local function methods_for(conn, srv, o)
+  local m = {}
+  if o.public_key_auth ~= false and pubkey_supported(conn, srv) then
+    m[#m + 1] = "publickey"
+  end
+  if o.kbdint_auth ~= false and (kbdint_supported(srv)
+     or (o.password_auth ~= false and password_supported(srv))) then
+    m[#m + 1] = "keyboard-interactive"
+  end
+  if o.password_auth ~= false and password_supported(srv) then
+    m[#m + 1] = "password"
+  end
+  return table.concat(m, ",")
+end
+
+local function is_cert_alg(alg)
+  return alg ~= nil and alg:find("-cert-v01@openssh.com", 1, true) ~= nil
+end
+
+-- The authorized_keys options for this key, or nil; with a certificate,
+-- its CA must be trusted and it must be valid for the user.
+local function check_public_key(conn, srv, user, ev)
+  local ak = conn._authorized_keys
+  local peer = conn:get_extra_info("peername") or {}
+  if is_cert_alg(ev.key_alg) then
+    local cert = ev.cert
+    if not cert then return nil end
+    local valid = pcall(cert.validate, cert, "user", user)
+    if not valid then return nil end
+    local opts
+    if ak then
+      opts = ak:match(cert, {addr = peer[1]})
+    end
+    if opts == nil then
+      local v = callback(srv, "validate_ca_key", user, cert.signing_key)
+      if v then opts = {} end
+    elseif opts.principals == nil then
+      -- sshd: without principals=, a principal must be the user name
+      -- (checked by cert:validate above).
+    end
+    if opts then opts.certificate = cert end
+    return opts
+  end
+  if ak then
+    local opts = ak:match(ev.key, {addr = peer[1]})
+    if opts and not opts.cert_authority then return opts end
+  end
+  if callback(srv, "validate_public_key", user, ev.key) then return {} end
+  return nil
+end
+
+-- A from= / expiry-time check is done by ak:match; what is left of the
+-- options is applied to sessions (lua/luassh/server_process.lua).
+
+local function accept(conn, srv, user, key_opts)
+  conn:_auth_accept()
+  conn.username = user
+  conn._key_options = key_opts or {}
+  callback(srv, "auth_completed")
+end
+
+-- One auth request (RFC 4252 §5): answer it.  state keeps the user name,
+-- whether auth is needed, and a keyboard-interactive exchange.
+local function on_auth_request(conn, srv, o, state, ev)
+  local user = ev.user
+  if state.user ~= user then
+    -- RFC 4252 §5: a changed user name starts over (sshd refuses it; we
+    -- let begin_auth decide again, as AsyncSSH does).
+    state.user = user
+    conn._authorized_keys = o._authorized_keys
+    local v, has = callback(srv, "begin_auth", user)
+    state.needed = not has or (v and true or false)
+    state.kbd = nil
+    local methods = methods_for(conn, srv, o)
+    if methods == "" then methods = "publickey" end
+    conn:_auth_methods(methods)
+  end
+  if not state.needed then return accept(conn, srv, user) end
+  local m = ev.method
+  if m == "none" then
+    return conn:_auth_reject()
+  elseif m == "password" and o.password_auth ~= false
+         and password_supported(srv) then
+    if ev.phase == 1 then
+      local ok = callback(srv, "change_password", user, ev.password,
+                          ev.new_password)
+      if ok then return accept(conn, srv, user) end
+      return conn:_auth_reject()
+    end
+    local ok, res = pcall(callback, srv, "validate_password", user,
+                          ev.password)
+    if not ok then
+      if Error.is(res, "PasswordChangeRequired") then
+        return conn:_auth_changereq(res.prompt or res.reason
+                                    or "Password change required")
+      end
+      error(res, 0)
+    end
+    if res then return accept(conn, srv, user) end
+    return conn:_auth_reject()
+  elseif m == "publickey" and o.public_key_auth ~= false then
+    local opts = check_public_key(conn, srv, user, ev)
+    if not opts then return conn:_auth_reject() end
+    if ev.phase == 0 then return conn:_auth_pk_ok() end
+    return accept(conn, srv, user, opts)
+  elseif m == "keyboard-interactive" and o.kbdint_auth ~= false then
+    local challenge
+    if ev.phase == 0 then
+      if kbdint_supported(srv) then
+        state.kbd = "callbacks"
+        challenge = callback(srv, "get_kbdint_challenge", user, "",
+                             ev.submethods or "")
+      elseif password_supported(srv) then
+        -- AsyncSSH: password auth through a keyboard-interactive prompt.
+        state.kbd = "password"
+        challenge = {"", "", "", {{"Password: ", false}}}
+      else
+        return conn:_auth_reject()
+      end
+    elseif state.kbd == "password" then
+      local r = ev.responses or {}
+      if #r == 1 and callback(srv, "validate_password", user, r[1]) then
+        return accept(conn, srv, user)
+      end
+      return conn:_auth_reject()
+    else
+      challenge = callback(srv, "validate_kbdint_response", user,
+                           ev.responses or {})
+    end
+    if challenge == true then return accept(conn, srv, user) end
+    if type(challenge) ~= "table" then return conn:_auth_reject() end
+    -- (name, instruction, lang, prompts), prompts = {{text, echo}, ...}
+    local prompts = {}
+    for i, p in ipairs(challenge[4] or challenge.prompts or {}) do
+      if type(p) == "string" then p = {p, false} end
+      prompts[i] = {p[1] or p.prompt, p[2] or p.echo or false}
+    end
+    return conn:_auth_info_request(challenge[1] or challenge.name or "",
+                                   challenge[2] or challenge.instruction
+                                   or "", prompts)
+  end
+  return conn:_auth_reject()
+end
+
+local function on_channel_open(conn, srv, o, ev)
+  if ev.chan_type ~= "session" then
+    return conn:_reject_channel(ev.chan, OPEN_UNKNOWN_CHANNEL_TYPE,
+                                "channel type " .. ev.chan_type
+                                .. " is not supported")
+  end
+  local handler = nil
+  local v, has = callback(srv, "session_requested")
+  if has then
+    if not v then
+      return conn:_reject_channel(ev.chan, OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                  "session refused")
+    end
+    if v ~= true then handler = v end
+  end
+  if handler == nil then
+    if o.session_factory then
+      handler = o.session_factory()
+    elseif o.process_factory then
+      handler = o.process_factory
+    elseif o.sftp_factory or o.allow_scp then
+      handler = false -- sessions for subsystems / scp only
+    else
+      return conn:_reject_channel(ev.chan, OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                  "this server runs no sessions")
+    end
+  end
+  local ch = conn:_accept_channel(ev.chan, "session", o.window,
+                                  o.max_pktsize)
+  spawn(sproc.run_session, conn, ch, handler, o)
+end
+
+local function serve_connection(conn, o, acceptor)
+  local srv = o.server_factory and o.server_factory() or {}
+  conn._server = srv
+  conn._authorized_keys = o._authorized_keys
+  conn._opts = o
+  acceptor._conns[conn] = true
+  local ok, err = pcall(function()
+    callback(srv, "connection_made", conn)
+    if o.auth_banner then conn:_auth_banner(o.auth_banner) end
+    local state = {}
+    while true do
+      local ev = conn:_event()
+      if ev.type == "closed" then
+        local e = ev.error
+        -- A close we asked for is not an error for connection_lost.
+        if e and e.reason and e.reason:find("was closed", 1, true) then
+          e = nil
+        end
+        return e
+      elseif ev.type == "auth_request" then
+        on_auth_request(conn, srv, o, state, ev)
+      elseif ev.type == "chan_open" then
+        on_channel_open(conn, srv, o, ev)
+      end
+    end
+  end)
+  acceptor._conns[conn] = nil
+  if not ok then
+    if not (Error.is(err, "Cancelled")) then
+      warn("connection from %s: %s", tostring(conn.host), tostring(err))
+    end
+    conn:abort()
+    pcall(callback, srv, "connection_lost", err)
+  else
+    pcall(callback, srv, "connection_lost", err)
+  end
+end
+
+-- Listeners ---------------------------------------------------------------
+
+local Acceptor = {__name = "luassh.SSHAcceptor"}
+Acceptor.__index = Acceptor
+M.Acceptor = Acceptor
+
+--- acceptor:get_port() -> the port listened on
+function Acceptor:get_port()
+  for _, l in ipairs(self._ls) do
+    local p = l:get_port()
+    if p then return p end
+  end
+  return self._port
+end
+
+--- acceptor:get_addresses() -> {{host, port}, ...}
+function Acceptor:get_addresses()
+  local out = {}
+  for i, l in ipairs(self._ls) do
+    out[#out + 1] = {self._hosts[i], l:get_port()}
+  end
+  return out
+end
+
+--- acceptor:close(): stops listening; open connections are closed too.
+function Acceptor:close()
+  for _, l in ipairs(self._ls) do l:_close() end
+  for conn in pairs(self._conns) do conn:close() end
+end
+
+--- acceptor:wait_closed(): until the accept tasks have ended.
+function Acceptor:wait_closed()
+  for _, t in ipairs(self._tasks) do pcall(t.wait, t) end
+end
+
+function Acceptor:is_closed()
+  for _, l in ipairs(self._ls) do
+    if not l:_is_closed() then return false end
+  end
+  return true
+end
+
+--- acceptor:get_stats() -> {unauthenticated=, connections=, dropped=}
+function Acceptor:get_stats()
+  local s = {unauthenticated = 0, connections = 0, dropped = 0}
+  for _, l in ipairs(self._ls) do
+    for k, v in pairs(l:_stats()) do s[k] = s[k] + v end
+  end
+  return s
+end
+
+function Acceptor:__close() self:close() end
+function Acceptor:__tostring()
+  return "SSHAcceptor on port " .. tostring(self:get_port())
+end
+
+local function listen_hosts(host)
+  if host == nil or host == "" then return {"0.0.0.0", "::"}, true end
+  if host == "localhost" then return {"127.0.0.1", "::1"}, true end
+  if type(host) == "table" then return host, false end
+  return {host}, false
+end
+
+local function core_options(o, host_keys)
+  return {
+    host_keys = host_keys,
+    kex_algs = name_list(o.kex_algs),
+    server_host_key_algs = name_list(o.server_host_key_algs),
+    encryption_algs = name_list(o.encryption_algs),
+    mac_algs = name_list(o.mac_algs),
+    compression_algs = name_list(o.compression_algs),
+    server_version = o.server_version,
+    rekey_bytes = o.rekey_bytes,
+    rekey_seconds = o.rekey_seconds,
+    login_timeout_ms = seconds_ms(o.login_timeout, "login_timeout", 120000),
+    max_auth_tries = o.max_auth_tries or 6,
+    window = o.window,
+    max_pktsize = o.max_pktsize,
+    keepalive_interval_ms = seconds_ms(o.keepalive_interval,
+                                       "keepalive_interval", 0),
+    keepalive_count_max = o.keepalive_count_max,
+    max_startups = o.max_startups,
+    max_connections = o.max_connections,
+  }
+end
+
+local LISTEN_OPTIONS = {
+  server_host_keys = 1, server_host_certs = 1, passphrase = 1,
+  host_key_file = 1, log_host_key = 1, authorized_client_keys = 1,
+  process_factory = 1, session_factory = 1, server_factory = 1,
+  sftp_factory = 1, allow_scp = 1, encoding = 1, errors = 1,
+  allow_pty = 1, line_editor = 1, line_history = 1, max_line_length = 1,
+  login_timeout = 1, keepalive_interval = 1, keepalive_count_max = 1,
+  max_auth_tries = 1, kex_algs = 1, server_host_key_algs = 1,
+  encryption_algs = 1, mac_algs = 1, compression_algs = 1,
+  signature_algs = 1, server_version = 1, rekey_bytes = 1,
+  rekey_seconds = 1, window = 1, max_pktsize = 1, max_connections = 1,
+  max_startups = 1, password_auth = 1, kbdint_auth = 1,
+  public_key_auth = 1, auth_banner = 1, reuse_address = 1,
+  term_type = 1, x11_forwarding = 1, agent_forwarding = 1,
+}
+
+--- ssh.listen([host [, port]], opts) -> SSHAcceptor
+--- Listens for SSH connections (AsyncSSH's listen); see doc/api/server.md.
+function M.listen(host, port, opts)
+  if type(host) == "table" and port == nil and opts == nil
+     and getmetatable(host) == nil and host[1] == nil then
+    opts, host, port = host, host.host, host.port
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do
+    if not LISTEN_OPTIONS[k] and k ~= "host" and k ~= "port" then
+      error("unknown listen option '" .. tostring(k) .. "'", 2)
+    end
+    o[k] = v
+  end
+  port = port or 22
+  if type(port) ~= "number" or port < 0 or port > 65535
+     or port % 1 ~= 0 then
+    error("port must be an integer in 0..65535", 2)
+  end
+  o._authorized_keys = to_authorized_keys(o.authorized_client_keys)
+  local host_keys = load_host_keys(o)
+  local copts = core_options(o, host_keys)
+  local hosts, optional = listen_hosts(host)
+  local self = setmetatable({_ls = {}, _hosts = {}, _tasks = {},
+                             _conns = setmetatable({}, {__mode = "k"}),
+                             _port = port, host_keys = host_keys}, Acceptor)
+  local first_err
+  for _, h in ipairs(hosts) do
+    -- Port 0 on several addresses: the same port for all, as AsyncSSH.
+    local p = port
+    if p == 0 and #self._ls > 0 then p = self._ls[1]:get_port() end
+    local ok, l = pcall(score.listen, h, p, copts)
+    if ok then
+      self._ls[#self._ls + 1] = l
+      self._hosts[#self._hosts + 1] = h
+    elseif not optional or #self._ls == 0 and h == hosts[#hosts] then
+      first_err = first_err or l
+    end
+  end
+  if #self._ls == 0 then
+    error(first_err, 0)
+  end
+  for _, l in ipairs(self._ls) do
+    self._tasks[#self._tasks + 1] = spawn(function()
+      while true do
+        local conn = l:_accept()
+        if conn == nil then break end
+        spawn(serve_connection, conn, o, self)
+      end
+    end)
+  end
+  return self
+end
+
+--- ssh.create_server(server_factory, [host [, port]], opts) -> SSHAcceptor
+function M.create_server(server_factory, host, port, opts)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.server_factory = server_factory
+  return M.listen(host, port, o)
+end
+
+--- ssh.PasswordChangeRequired(prompt): raise from validate_password.
+function M.PasswordChangeRequired(prompt)
+  return Error.new("PasswordChangeRequired", prompt or
+                   "Password change required", {prompt = prompt})
+end
+
+return M
