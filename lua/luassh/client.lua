@@ -278,7 +278,13 @@ local function kbdint_answers(ev, o, state)
     (o.client and o.client.kbdint_challenge_received and
      function(...) return o.client:kbdint_challenge_received(...) end)
   if handler then
-    return handler(ev.name, ev.instruction, ev.prompts)
+    -- AsyncSSH's kbdint_challenge_received(name, instructions, lang,
+    -- prompts): each prompt is {prompt, echo} (also .prompt / .echo).
+    local prompts = {}
+    for i, p in ipairs(ev.prompts) do
+      prompts[i] = {p.prompt, p.echo, prompt = p.prompt, echo = p.echo}
+    end
+    return handler(ev.name, ev.instruction, "", prompts)
   end
   local n = #ev.prompts
   if n == 0 then return {} end

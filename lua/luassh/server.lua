@@ -362,14 +362,17 @@ local function serve_connection(conn, o, acceptor)
   end)
   acceptor._conns[conn] = nil
   if not ok then
-    if not (Error.is(err, "Cancelled")) then
-      warn("connection from %s: %s", tostring(conn.host), tostring(err))
+    -- A luassh error here is the connection ending under a reply; a
+    -- plain Lua error is a bug in a callback: say so.
+    if not Error.is(err) then
+      local peer = conn:get_extra_info("peername") or {}
+      warn("connection from %s: %s", tostring(peer[1]), tostring(err))
+      conn:abort()
+    elseif not conn:is_closed() then
+      conn:abort()
     end
-    conn:abort()
-    pcall(callback, srv, "connection_lost", err)
-  else
-    pcall(callback, srv, "connection_lost", err)
   end
+  pcall(callback, srv, "connection_lost", err)
 end
 
 -- Listeners ---------------------------------------------------------------

@@ -342,14 +342,14 @@ describe("password and keyboard-interactive against an AsyncSSH server", functio
   it("asks a kbdint handler for several prompts", function()
     local seen
     assert.equal("carol\n", whoami {username = "carol", kbdint_handler =
-      function(name, instruction, prompts)
+      function(name, instruction, lang, prompts)
         seen = {name, instruction, prompts}
         return {"secret", "42"}
       end})
     assert.equal("Login", seen[1])
     assert.equal("Two-factor login", seen[2])
-    assert.same({{prompt = "Password: ", echo = false},
-                 {prompt = "Code: ", echo = true}}, seen[3])
+    assert.same({{"Password: ", false, prompt = "Password: ", echo = false},
+                 {"Code: ", true, prompt = "Code: ", echo = true}}, seen[3])
   end)
 
   it("changes an expired password", function()
