@@ -93,6 +93,60 @@ llsh_slots_unref(llsh_slots *s)
     }
 }
 
+static void
+slot_add(llsh_client *cl, llsh_slots *s)
+{
+    s->refs++;
+    s->active++;
+    s->unauth++;
+    cl->slots = s;
+    cl->counted_unauth = 1;
+    cl->un_prev = s->newest;
+    if (s->newest != NULL) {
+        s->newest->un_next = cl;
+    } else {
+        s->oldest = cl;
+    }
+    s->newest = cl;
+}
+
+/* The connection authenticated or closed: no longer a startup. */
+void
+llsh_slot_done(llsh_client *cl)
+{
+    llsh_slots *s = cl->slots;
+    if (s == NULL || !cl->counted_unauth) {
+        return;
+    }
+    cl->counted_unauth = 0;
+    s->unauth--;
+    if (cl->un_prev != NULL) {
+        cl->un_prev->un_next = cl->un_next;
+    } else {
+        s->oldest = cl->un_next;
+    }
+    if (cl->un_next != NULL) {
+        cl->un_next->un_prev = cl->un_prev;
+    } else {
+        s->newest = cl->un_prev;
+    }
+    cl->un_prev = cl->un_next = NULL;
+}
+
+llsh_client *
+llsh_slots_silent(llsh_slots *s)
+{
+    for (llsh_client *cl = s->oldest; cl != NULL; cl = cl->un_next) {
+        lsh_conn *c = cl->ioc != NULL ? lsh_io_conn_core(cl->ioc) : NULL;
+        const char *v = c != NULL ? lsh_conn_info(c, LSH_INFO_PEER_VERSION)
+                                  : NULL;
+        if (c != NULL && (v == NULL || v[0] == '\0')) {
+            return cl;
+        }
+    }
+    return NULL;
+}
+
 void
 llsh_client_unref(llsh_client *cl)
 {
@@ -645,10 +699,7 @@ on_closed(lsh_io_conn *ioc, void *data)
     cl->ioc = NULL;
     if (cl->slots != NULL) {
         cl->slots->active--;
-        if (cl->counted_unauth) {
-            cl->counted_unauth = 0;
-            cl->slots->unauth--;
-        }
+        llsh_slot_done(cl);
     }
     set_closed(cl, LSH_ECLOSED, 0, "connection closed");
     llsh_waitq_wake_all(&cl->closed_q, 0);
@@ -1171,10 +1222,7 @@ s_auth_accept(lua_State *L)
     if (r == 0) {
         cl->auth_done = 1;
         snapshot_info(cl, c);
-        if (cl->counted_unauth) {
-            cl->counted_unauth = 0;
-            cl->slots->unauth--;
-        }
+        llsh_slot_done(cl);
     }
     return core_result(L, cl, r);
 }
@@ -1303,11 +1351,7 @@ llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
     cl->ka_interval_ms = cfg->ka_interval_ms;
     cl->ka_count_max = cfg->ka_count_max ? cfg->ka_count_max : 3;
     if (slots != NULL) {
-        slots->refs++;
-        slots->active++;
-        slots->unauth++;
-        cl->slots = slots;
-        cl->counted_unauth = 1;
+        slot_add(cl, slots);
     }
     if (c != NULL) {
         if (cfg->methods != NULL) {

@@ -87,9 +87,16 @@ typedef struct llsh_slots {
     int refs;
     unsigned unauth;      /* connections not yet authenticated */
     unsigned active;      /* all open connections */
+    struct llsh_client *oldest, *newest; /* the unauthenticated ones */
 } llsh_slots;
 
 void llsh_slots_unref(llsh_slots *s);
+
+/* The oldest unauthenticated connection that has not sent its version
+ * line yet (a flood's), or NULL: max_startups evicts it for a newcomer. */
+struct llsh_client *llsh_slots_silent(llsh_slots *s);
+/* cl authenticated or is closing: it no longer counts as a startup. */
+void llsh_slot_done(struct llsh_client *cl);
 
 struct llsh_client {
     int refs;
@@ -124,7 +131,9 @@ struct llsh_client {
     /* Server connections (accepted by a listener, l_server.c). */
     int server;
     llsh_slots *slots;    /* one reference, or NULL */
-    int counted_unauth;   /* still counted in slots->unauth */
+    int counted_unauth;   /* still counted in slots->unauth (and on
+                             its oldest..newest list) */
+    struct llsh_client *un_prev, *un_next;
 };
 
 enum { LLSH_CH_OPENING, LLSH_CH_OPEN, LLSH_CH_FAILED, LLSH_CH_CLOSED };

@@ -86,8 +86,21 @@ on_accept(lsh_io_listener *l, lsh_io_conn *ioc, void *data)
     llsh_client *cl;
     pending *p;
     (void)l;
+    if (ls->l != NULL && ls->max_startups > 0 &&
+        ls->slots->unauth >= ls->max_startups) {
+        /* Full: a connection that has not even sent its version line
+         * (a flood's) makes room; real clients send theirs at once. */
+        llsh_client *silent = llsh_slots_silent(ls->slots);
+        if (silent != NULL && silent->ioc != NULL) {
+            ls->dropped++;
+            silent->by_us = 1;
+            llsh_slot_done(silent); /* its close comes later */
+            lsh_io_conn_close(silent->ioc, 0);
+        }
+    }
     if (ls->l == NULL ||
-        (ls->max_startups > 0 && ls->slots->unauth >= ls->max_startups) ||
+        (ls->max_startups > 0 &&
+         ls->slots->unauth >= ls->max_startups) ||
         (ls->max_connections > 0 &&
          ls->slots->active >= ls->max_connections)) {
         ls->dropped++;
