@@ -24,7 +24,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DLSH_VERSION='"$(VERSION)"' \
               $(WARN) $(CFLAGS) $(SAN) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS)
 # -Wl,-E exports the Lua C API so Debian's Lua C modules load.
 ALL_LDFLAGS := -Wl,-E $(LDFLAGS) $(SAN)
-LIBS     := $(PKG_LIBS) -lm -lpthread -ldl -lutil
+LIBS     := $(PKG_LIBS) -lm -lpthread -ldl -lutil -lcrypt
 
 CORE_SRC := $(sort $(shell find src/common src/crypto src/ssh -name '*.c' 2>/dev/null))
 BIND_SRC := $(sort $(wildcard src/uvio/*.c src/lua_bindings/*.c))

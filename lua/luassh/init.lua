@@ -31,6 +31,17 @@ ssh.PIPE, ssh.DEVNULL, ssh.STDOUT = client.PIPE, client.DEVNULL, client.STDOUT
 ssh.EXTENDED_DATA_STDERR = client.EXTENDED_DATA_STDERR
 ssh.connect_agent = require("luassh.agent").connect_agent
 
+-- SCP copies (lua/luassh/scp.lua, src/lua_bindings/l_scp.c).
+ssh.scp = require("luassh.scp").scp
+
+-- Local subprocesses (lua/luassh/subprocess.lua).
+ssh.create_subprocess = require("luassh.subprocess").create_subprocess
+
+-- Password hashes for servers (src/lua_bindings/l_crypt.c, libxcrypt).
+local cryptcore = require "luassh.cryptcore"
+ssh.hash_password = cryptcore.hash_password
+ssh.check_password = cryptcore.check_password
+
 -- The SSH server (lua/luassh/server.lua, lua/luassh/server_process.lua).
 local server = require "luassh.server"
 ssh.listen = server.listen

@@ -352,6 +352,11 @@ local function serve_connection(conn, o, acceptor)
         if e and e.reason and e.reason:find("was closed", 1, true) then
           e = nil
         end
+        -- Nor is the client's own SSH_DISCONNECT_BY_APPLICATION (RFC 4253
+        -- §11.1): that is how clients end a session (AsyncSSH: exc None).
+        if e and e.kind == "DisconnectError" and e.disconnect_reason == 11 then
+          e = nil
+        end
         return e
       elseif ev.type == "auth_request" then
         on_auth_request(conn, srv, o, state, ev)

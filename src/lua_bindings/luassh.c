@@ -16,6 +16,11 @@
 #include "lua_bindings/sched.h"
 #include "uvio/loop.h"
 
+/* The SCP machines for lua/luassh/scp.lua (l_scp.c). */
+int luaopen_luassh_scpcore(lua_State *L);
+/* Password hashes over libxcrypt (l_crypt.c). */
+int luaopen_luassh_cryptcore(lua_State *L);
+
 #ifndef LSH_VERSION
 #define LSH_VERSION "0.0.0"
 #endif
@@ -174,6 +179,12 @@ llsh_openlibs(lua_State *L)
     lua_setfield(L, -2, "luassh.servercore");
     lua_pushcfunction(L, luaopen_luassh_agentcore);
     lua_setfield(L, -2, "luassh.agentcore");
+    lua_pushcfunction(L, luaopen_luassh_proccore); /* l_proc.c */
+    lua_setfield(L, -2, "luassh.proccore");
+    lua_pushcfunction(L, luaopen_luassh_scpcore); /* l_scp.c */
+    lua_setfield(L, -2, "luassh.scpcore");
+    lua_pushcfunction(L, luaopen_luassh_cryptcore); /* l_crypt.c */
+    lua_setfield(L, -2, "luassh.cryptcore");
     lua_pop(L, 1);
     /* Open the core now: the scheduler must exist before the first task. */
     luaL_requiref(L, "luassh.core", luaopen_luassh_core, 0);
