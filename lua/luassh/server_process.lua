@@ -34,6 +34,8 @@ local has_editor, LineEditor = pcall(require, "luassh.line_editor")
 -- Requests while running ----------------------------------------------------
 
 -- A runtime request as an event table (replied to here).
+local queue_editor_events
+
 local function runtime_event(sess, req)
   local ch = sess.ch
   local d = ccore.decode_request(req.name, req.data)
@@ -42,8 +44,9 @@ local function runtime_event(sess, req)
     sess.term_size = {d.cols, d.rows, d.width_px, d.height_px}
     if sess.on_resize then pcall(sess.on_resize, d.cols, d.rows,
                                  d.width_px, d.height_px) end
-    if sess.editor and sess.editor.set_width then
-      sess.editor:set_width(d.cols)
+    if sess.editor then
+      local o = sess.editor:set_width(d.cols)
+      if o and o ~= "" then pcall(ch.write, ch, o) end
     end
     ok = true
     ev = Error.new("TerminalSizeChanged", string.format(
@@ -67,6 +70,25 @@ end
 
 -- Input: raw channel data, or lines from the line editor --------------------
 
+-- The line editor's events, in order, as input pieces.
+queue_editor_events = function(sess, events)
+  sess.pending_events = sess.pending_events or {}
+  local q = sess.pending_events
+  for _, e in ipairs(events or {}) do
+    if e.type == "data" then
+      q[#q + 1] = e.data
+    elseif e.type == "eof" then
+      q[#q + 1] = {soft_eof = true}
+    elseif e.type == "signal" then
+      q[#q + 1] = Error.new("SignalReceived", "signal " .. tostring(e.signal)
+                            .. " received", {signal = e.signal})
+    elseif e.type == "break" then
+      q[#q + 1] = Error.new("BreakReceived", "break received",
+                            {msec = e.msec or 0})
+    end
+  end
+end
+
 -- Reads the next piece of input: data, "" at EOF, or an event table
 -- (a runtime request, or the editor's soft EOF / signal).
 local function next_input(sess)
@@ -87,37 +109,14 @@ local function next_input(sess)
         local ev = runtime_event(sess, req)
         if ev then return ev end
       end
-    elseif d == "" or not sess.editor or not sess.line_mode then
-      if d ~= "" and sess.editor and not sess.line_mode and sess.echo then
-        -- raw mode still echoes (AsyncSSH), unless echo is off
-        ch:write(sess.editor:process_output(d))
-      end
+    elseif d == "" or not sess.editor then
       return d
     else
-      local out, lines, events = sess.editor:feed(d)
+      -- The editor echoes, edits and delivers lines (or raw bytes in raw
+      -- mode); its events keep their order with the data.
+      local out, _, events = sess.editor:feed(d)
       if out and out ~= "" then ch:write(out) end
-      sess.pending_events = sess.pending_events or {}
-      for _, e in ipairs(events or {}) do
-        if e == "eof" or (type(e) == "table" and e.type == "eof") then
-          sess.pending_events[#sess.pending_events + 1] =
-            {soft_eof = true}
-        elseif type(e) == "table" and e.type == "signal" then
-          sess.pending_events[#sess.pending_events + 1] =
-            Error.new("SignalReceived", "signal " .. e.signal .. " received",
-                      {signal = e.signal})
-        elseif type(e) == "table" and e.type == "break" then
-          sess.pending_events[#sess.pending_events + 1] =
-            Error.new("BreakReceived", "break received", {msec = 0})
-        end
-      end
-      local data = table.concat(lines or {})
-      if data ~= "" then
-        if #sess.pending_events > 0 then
-          table.insert(sess.pending_events, 1, data)
-        else
-          return data
-        end
-      end
+      queue_editor_events(sess, events)
     end
   end
 end
@@ -359,11 +358,10 @@ end
 function Channel:set_line_mode(on)
   local sess = self._sess
   sess.line_mode = on and true or false
-  if sess.editor and sess.editor.set_line_mode then
-    local flushed = sess.editor:set_line_mode(sess.line_mode)
-    if type(flushed) == "string" and flushed ~= "" then
-      sess.pending_data = (sess.pending_data or "") .. flushed
-    end
+  if sess.editor then
+    local o, _, events = sess.editor:set_line_mode(sess.line_mode)
+    if o and o ~= "" then pcall(sess.ch.write, sess.ch, o) end
+    queue_editor_events(sess, events)
   end
 end
 
@@ -371,8 +369,9 @@ end
 function Channel:set_echo(on)
   local sess = self._sess
   sess.echo = on and true or false
-  if sess.editor and sess.editor.set_echo then
-    sess.editor:set_echo(sess.echo)
+  if sess.editor then
+    local o = sess.editor:set_echo(sess.echo)
+    if o and o ~= "" then pcall(sess.ch.write, sess.ch, o) end
   end
 end
 
@@ -526,7 +525,7 @@ local function setup_editor(sess, o)
     history_size = o.line_history or 1000,
     max_line_length = o.max_line_length or 1024,
     term_type = sess.term_type,
-    width = sess.term_size and sess.term_size[1] or 80,
+    width = math.tointeger(sess.term_size and sess.term_size[1]) or 80,
   }
   sess.line_mode = true
   sess.echo = true
