@@ -422,6 +422,76 @@ describe("server sessions", function()
   end)
 end)
 
+describe("server line editor and local processes", function()
+  local function user_listen(opts)
+    opts.authorized_client_keys = {user_key}
+    return listen(opts)
+  end
+
+  it("edits lines in pty sessions: echo, backspace, echo off, raw mode", function()
+    local got = {}
+    local l <close> = user_listen {process_factory = function(p)
+      p.stdout:write("Name: ")
+      got.name = p.stdin:readline()
+      p.channel:set_echo(false)
+      p.stdout:write("Secret: ")
+      got.secret = p.stdin:readline()
+      p.channel:set_line_mode(false)
+      p.stdout:write("\nkey?")
+      got.key = p.stdin:read(1)
+      p.stdout:write("\nbye\n")
+      p:exit(0)
+    end}
+    local conn <close> = connect(l, {client_keys = {user_key}})
+    local proc = conn:create_process(nil, {term_type = "xterm", term_size = {80, 24}})
+    proc.stdin:write("bobx\127\r")  -- a typo, backspace, Enter
+    ssh.sleep(0.1)
+    proc.stdin:write("xyzzy\r")
+    ssh.sleep(0.1)
+    proc.stdin:write("q")
+    local r = proc:wait()
+    assert.equal("bob\n", got.name)
+    assert.equal("xyzzy\n", got.secret)
+    assert.equal("q", got.key)
+    -- echo of the name (with the erased x), none of the secret, CRLF output
+    assert.matches("Name: bobx\8\27[K\r\nSecret: \r\n", r.stdout, 1, true)
+    assert.is_nil(r.stdout:find("xyzzy", 1, true))
+    assert.matches("\r\nbye\r\n$", r.stdout)
+  end)
+
+  it("redirects a session to a local subprocess", function()
+    local l <close> = user_listen {process_factory = function(p)
+      local child = ssh.create_subprocess({"tr", "a-z", "A-Z"})
+      p:redirect{stdin = child.stdin, stdout = child.stdout, stderr = child.stderr}
+      p.stdout:drain()
+      p:exit(child:wait())
+    end}
+    local conn <close> = connect(l, {client_keys = {user_key}})
+    local r = conn:run("upper", {input = "hello\nworld\n"})
+    assert.equal("HELLO\nWORLD\n", r.stdout)
+    assert.equal(0, r.exit_status)
+  end)
+
+  it("kills the redirected subprocess when the client vanishes", function()
+    local child
+    local l <close> = user_listen {process_factory = function(p)
+      child = ssh.create_subprocess("sleep 100")
+      p:redirect{stdin = child.stdin, stdout = child.stdout}
+      p.stdout:drain()
+      p:exit(0)
+    end}
+    local conn = connect(l, {client_keys = {user_key}})
+    local proc = conn:create_process("sleep")
+    ssh.sleep(0.3)
+    assert.is_not_nil(child)
+    assert.is_nil(child.returncode)
+    conn:abort()
+    local t0 = ssh.now()
+    while child.returncode == nil and ssh.now() - t0 < 5 do ssh.sleep(0.05) end
+    assert.equal(-9, child.returncode)
+  end)
+end)
+
 describe("server limits", function()
   it("max_startups drops unauthenticated connections beyond the limit", function()
     local l <close> = listen {authorized_client_keys = {user_key},
@@ -444,8 +514,12 @@ for s in ss:
         pass
 time.sleep(1.5)
 ]]):format(l:get_port()))))
-    ssh.sleep(0.3)
-    local stats = l:get_stats()
+    local stats
+    local t0 = ssh.now()
+    repeat
+      ssh.sleep(0.05)
+      stats = l:get_stats()
+    until stats.unauthenticated + stats.dropped >= 20 or ssh.now() - t0 > 5
     assert.equal(5, stats.unauthenticated)
     assert.is_true(stats.dropped >= 15)
     py:close()

@@ -77,8 +77,9 @@ describe("ssh.create_subprocess", function()
   it("stops reading a pipe nobody reads (8 MiB with backpressure)", function()
     local total = 8 * 1024 * 1024
     local p = ssh.create_subprocess({"head", "-c", tostring(total), "/dev/zero"})
-    ssh.sleep(0.3)
     local core = p._core
+    assert.is_true(eventually(function() return not core:_reading(1) end))
+    ssh.sleep(0.1)
     -- At most the 256 KiB limit plus one 64 KiB read are buffered, the
     -- pipe is no longer read, and the child is blocked, not finished.
     assert.is_true(core:buffered(1) >= 256 * 1024)

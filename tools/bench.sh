@@ -18,8 +18,15 @@ for b in bench/bench_*.c; do
 done
 for b in bench/bench_*.lua; do
     [ -f "$b" ] || continue
+    case $b in *_lib.lua) continue ;; esac # modules the benches require
     found=1
     echo "== $(basename "$b" .lua)"
     "$BUILD/luassh" "$b"
+done
+for b in bench/bench_*.sh; do
+    [ -f "$b" ] || continue
+    found=1
+    echo "== $(basename "$b" .sh)"
+    sh "$b" "$BUILD"
 done
 [ "$found" = 1 ] || echo "no benchmarks yet"

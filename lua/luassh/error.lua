@@ -14,9 +14,11 @@ function Error.new(kind, reason, fields)
   return core.error_new(kind, reason, fields)
 end
 
---- Error.is(value [, kind]) -> true if value is a luassh error (of kind)
+--- Error.is(value [, kind]) -> true if value is a luassh error (of kind,
+--- or of a family such as "SFTPError" named by its `base` field)
 function Error.is(value, kind)
-  return core.error_is(value, kind)
+  return core.error_is(value, kind) or
+    (kind ~= nil and core.error_is(value) and value.base == kind)
 end
 
 --- Error.raise(kind, reason [, fields [, level]])

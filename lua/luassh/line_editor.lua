@@ -240,7 +240,10 @@ local function run(self, fn, ...)
   return out, input, events
 end
 
-function LineEditor:_bell() emit(self, "\a") end
+-- One bell for a run of refused keys (a long paste into a full line).
+function LineEditor:_bell()
+  if self._out[#self._out] ~= "\a" then emit(self, "\a") end
+end
 
 function LineEditor:_visible() return self._line_mode and self._echo end
 

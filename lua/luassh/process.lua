@@ -190,7 +190,8 @@ local function open_source(spec, conn_for_errors)
   if class_of(spec) == "luassh.SSHReader" then
     return {read = function() return spec:read(CHUNK) end}
   end
-  if class_of(spec) == "luassh.SSHClientProcess" then
+  if class_of(spec) == "luassh.SSHClientProcess"
+     or class_of(spec) == "luassh.Subprocess" then
     return {read = function() return spec.stdout:read(CHUNK) end}
   end
   if type(spec) == "table" and type(spec.read) == "function" then
@@ -224,7 +225,7 @@ local function open_target(spec, what)
     return {write = function(d) spec:write(d) spec:drain() end,
             eof = function() spec:write_eof() end}
   end
-  if cls == "luassh.SSHClientProcess" then
+  if cls == "luassh.SSHClientProcess" or cls == "luassh.Subprocess" then
     return {write = function(d) spec.stdin:write(d) spec.stdin:drain() end,
             eof = function() spec.stdin:write_eof() end}
   end

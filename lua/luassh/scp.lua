@@ -14,6 +14,7 @@
 -- bad sizes, modes and times (CVE-2019-6111 / CVE-2026-54591 class), so
 -- nothing is written outside the destination given.  A remote-to-remote
 -- copy applies the same checks here, in Lua, to the lines it relays.
+local core = require "luassh.core"
 local scpcore = require "luassh.scpcore"
 local Error = require "luassh.error"
 local client = require "luassh.client"
@@ -26,6 +27,7 @@ local HIGH_WATER = 1024 * 1024    -- unsent bytes before we wait for them
 local MAX_LINE = scpcore.MAX_LINE
 local MAX_DEPTH = 64
 local MAX_TIME = 253402300799     -- 9999-12-31T23:59:59Z, as the sink
+local SETTLE = 2                  -- seconds to wait for a failed scp's exit
 
 -- The options that are ssh.scp's own; every other one goes to connect().
 local SCP_KEYS = {
@@ -34,7 +36,8 @@ local SCP_KEYS = {
 }
 
 -- SFTP status codes (draft-ietf-secsh-filexfer-02 §7) under the names of
--- AsyncSSH's SFTPError subclasses, which its scp() raises.
+-- AsyncSSH's SFTPError subclasses, which its scp() raises.  As for the
+-- SFTP client, the kind is the subclass and `base` is "SFTPError".
 local FX = {
   SFTPNoSuchFile = 2, SFTPPermissionDenied = 3, SFTPFailure = 4,
   SFTPBadMessage = 5, SFTPConnectionLost = 7,
@@ -51,11 +54,11 @@ local function failure_kind(msg)
   return "SFTPFailure"
 end
 
-local function scp_error(code_name, reason, fields)
+local function scp_error(kind, reason, fields)
   fields = fields or {}
-  fields.code = FX[code_name]
-  fields.code_name = code_name
-  return Error.new("SFTPError", reason, fields)
+  fields.code = FX[kind]
+  fields.base = "SFTPError"
+  return Error.new(kind, reason, fields)
 end
 
 -- A peer's text must not drive the user's terminal (CVE-2019-6109 class).
@@ -278,10 +281,21 @@ local function stderr_line(proc)
   return escape(line)
 end
 
--- Waits a little for the remote scp to exit, for the reason of a lost
--- connection; never raises.
+-- An error line ("\1..." or "\2...") waiting unread on stdout, or nil.
+local function unread_error(proc)
+  local ch = proc.channel
+  local ok, n = pcall(ch._buffered, ch, 0)
+  if not ok or n == 0 then return nil end
+  local text = ch:read(math.min(n, MAX_LINE), 0)
+  local msg = text:match("^[\1\2]([^\n]*)")
+  return msg and escape(msg:gsub("^scp: ", "")) or nil
+end
+
+-- Waits a little (SETTLE seconds at most) for the remote scp to exit,
+-- for the reason of a lost connection; never raises.
 local function settle(proc)
-  pcall(proc.channel.wait_closed, proc.channel)
+  local ch = proc.channel
+  pcall(core.timeout, SETTLE, function() ch:wait_closed() end)
 end
 
 -- After the copy: EOF, then the remote scp's exit.  A non-zero exit that
@@ -295,11 +309,11 @@ local function finish(ctx, job, proc, conn)
   local status = proc.returncode
   if status ~= 0 and job.nerrors == 0 then
     local line = stderr_line(proc)
-    local err = scp_error("SFTPFailure", ("scp on %s %s %s%s"):format(
-      where(conn), job.path_label,
-      status == nil and "ended without an exit status"
-        or ("exited with status " .. tostring(status)),
-      line and (": " .. line) or ""),
+    local err = scp_error("SFTPFailure", ("the scp on %s %s while copying "
+      .. "%s%s"):format(where(conn),
+        status == nil and "ended without an exit status"
+          or ("exited with status " .. tostring(status)),
+        job.path_label, line and (": " .. line) or ""),
       {host = conn.host, port = conn.port, path = job.path,
        exit_status = status, remote = true, fatal = true})
     error(err, 0)
@@ -405,8 +419,11 @@ local function run_machine(ctx, job, conn, cmd, mopts)
   if not ok then
     proc:close()
     if Error.is(err, "BrokenPipe") then
+      -- The remote scp quit while we were sending: its last error line
+      -- may be waiting unread, else its stderr may say why.
+      local said = unread_error(proc)
       settle(proc)
-      local line = stderr_line(proc)
+      local line = said or stderr_line(proc)
       err = scp_error("SFTPConnectionLost", ("lost the scp on %s while "
         .. "copying %s%s"):format(where(conn), job.path_label,
           line and (": " .. line) or ""),
@@ -596,7 +613,12 @@ local function relay(ctx, src, dst, many)
           {host = conn.host, port = conn.port, path = path, fatal = true})
       end
       local msg = rep.message:gsub("^scp: ", "")
-      return scp_error(failure_kind(msg), msg, {
+      local reason = msg
+      if not msg:find(path, 1, true) and not msg:find(src.path, 1, true)
+          and not msg:find(dst.path, 1, true) then
+        reason = path .. ": " .. msg
+      end
+      return scp_error(failure_kind(msg), reason, {
         host = conn.host, port = conn.port, path = path, remote = true,
         fatal = rep.fatal})
     end

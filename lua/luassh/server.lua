@@ -212,10 +212,29 @@ end
 -- A from= / expiry-time check is done by ak:match; what is left of the
 -- options is applied to sessions (lua/luassh/server_process.lua).
 
+-- The options kept for the connection's lifetime: only those set (ak:match
+-- reports every flag, false ones included, and where the line came from);
+-- a key with none shares one empty table.  An idle connection then holds
+-- no per-connection options table (bench_server_fanout measures this).
+local NO_KEY_OPTIONS = setmetatable({}, {__newindex = function()
+  error("key options are read-only", 2)
+end})
+
+local function kept_key_options(key_opts)
+  local kept
+  for k, v in pairs(key_opts or NO_KEY_OPTIONS) do
+    if v ~= false and k ~= "line" and k ~= "filename" then
+      kept = kept or {}
+      kept[k] = v
+    end
+  end
+  return kept or NO_KEY_OPTIONS
+end
+
 local function accept(conn, srv, user, key_opts)
   conn:_auth_accept()
   conn.username = user
-  conn._key_options = key_opts or {}
+  conn._key_options = kept_key_options(key_opts)
   callback(srv, "auth_completed")
 end
 
@@ -471,7 +490,8 @@ local LISTEN_OPTIONS = {
   host_key_file = 1, log_host_key = 1, authorized_client_keys = 1,
   process_factory = 1, session_factory = 1, server_factory = 1,
   sftp_factory = 1, allow_scp = 1, encoding = 1, errors = 1,
-  allow_pty = 1, line_editor = 1, line_history = 1, max_line_length = 1,
+  allow_pty = 1, line_editor = 1, line_echo = 1, line_history = 1,
+  max_line_length = 1,
   login_timeout = 1, keepalive_interval = 1, keepalive_count_max = 1,
   max_auth_tries = 1, kex_algs = 1, server_host_key_algs = 1,
   encryption_algs = 1, mac_algs = 1, compression_algs = 1,

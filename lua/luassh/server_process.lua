@@ -109,6 +109,13 @@ local function next_input(sess)
         local ev = runtime_event(sess, req)
         if ev then return ev end
       end
+    elseif d == "" and sess.editor and sess.line_mode then
+      -- EOF with a partial line: deliver it (AsyncSSH leaves line mode).
+      sess.line_mode = false
+      local o, _, events = sess.editor:set_line_mode(false)
+      if o and o ~= "" then pcall(ch.write, ch, o) end
+      queue_editor_events(sess, events)
+      sess.pending_events[#sess.pending_events + 1] = ""
     elseif d == "" or not sess.editor then
       return d
     else
@@ -437,10 +444,27 @@ local function owner_of(spec)
   return nil
 end
 
+local function kill_locals(sess)
+  for p in pairs(sess.locals) do
+    pcall(function()
+      if p.returncode == nil and p.kill then p:kill() end
+    end)
+  end
+end
+
 local function track(sess, spec)
   local p = owner_of(spec)
   if p then
     sess.locals[p] = true
+    if not sess.watcher then
+      -- The client vanishing (or the channel closing) kills the local
+      -- processes the session is redirected to, whatever the handler is
+      -- waiting on.
+      sess.watcher = spawn(function()
+        pcall(sess.ch.wait_closed, sess.ch)
+        kill_locals(sess)
+      end)
+    end
     if p.set_terminal_size then
       sess.on_resize = function(w, h, pw, ph)
         p:set_terminal_size(w, h, pw, ph)
@@ -522,6 +546,7 @@ local function setup_editor(sess, o)
   if not sess.pty or o.line_editor == false or not has_editor then return end
   sess.editor = LineEditor.new {
     echo = true,
+    line_echo = o.line_echo ~= false,
     history_size = o.line_history or 1000,
     max_line_length = o.max_line_length or 1024,
     term_type = sess.term_type,
@@ -662,11 +687,7 @@ function M.run_session(conn, ch, handler, o)
     pcall(sess.chan.exit, sess.chan, ok and 0 or 1)
   end
   if not ch:is_closing() then pcall(ch.close, ch) end
-  for p in pairs(sess.locals) do
-    pcall(function()
-      if p.returncode == nil and p.kill then p:kill() end
-    end)
-  end
+  kill_locals(sess)
   if cb then pcall(callback, cb, "connection_lost", (not ok) and err or nil) end
 end
 

@@ -106,6 +106,170 @@ describe("the path rules of ssh.scp", function()
   end)
 end)
 
+describe("the SCP machines as Lua objects (luassh.scpcore)", function()
+  local scpcore = require "luassh.scpcore"
+  local W
+
+  setup(function() W = util.tmpdir() end)
+  teardown(function() if W then util.rmtree(W) end end)
+
+  local function drain(m, input)
+    local out, state, nev = m:pump(input)
+    return out, state, nev
+  end
+
+  it("receives a file as a sink, with progress events", function()
+    local d = W .. "/sink1"
+    must("mkdir " .. q(d))
+    local m <close> = scpcore.new("sink", {target = d, progress = true,
+                                           single = true,
+                                           patterns = {"f.txt"}})
+    local out, state, nev = drain(m, "C0640 5 f.txt\nhel")
+    assert.equal("\0\0", out)          -- greeting, then OK for the line
+    assert.equal("input", state)
+    assert.equal(1, nev)
+    assert.same({{type = "progress", path = "f.txt", done = 3, size = 5}},
+                m:events())
+    -- Progress of one file is merged until taken.
+    out, state, nev = drain(m, "l")
+    out, state, nev = drain(m, "o\0")
+    assert.equal("\0", out)             -- the file is complete
+    assert.equal("input", state)
+    assert.equal(1, nev)
+    assert.same({{type = "progress", path = "f.txt", done = 5, size = 5}},
+                m:events())
+    m:eof()
+    out, state, nev = drain(m)
+    assert.same({"", "done", 0}, {out, state, nev})
+    assert.same({true, nil, nil, 0}, {m:result()})
+    assert.equal("hello", must("cat " .. q(d .. "/f.txt")))
+  end)
+
+  it("refuses a traversal name before writing anything", function()
+    local d = W .. "/sink2"
+    must("mkdir " .. q(d))
+    local m <close> = scpcore.new("sink", {target = d})
+    local out, state, nev = drain(m, "C0644 5 ../evil\nhello\0C0644 1 x\n")
+    assert.equal("\0\2scp: unexpected filename: ../evil\n", out)
+    assert.equal("done", state)
+    assert.equal(1, nev)
+    local ev = m:events()[1]
+    assert.equal("error", ev.type)
+    assert.is_true(ev.fatal)
+    assert.is_false(ev.remote)
+    local ok, name, detail, count = m:result()
+    assert.is_false(ok)
+    assert.equal("REFUSED", name)
+    assert.equal("unexpected filename: ../evil", detail)
+    assert.equal(1, count)
+    assert.equal("", must("ls -A " .. q(d)))
+    assert.equal(1, sh("test -e " .. q(W .. "/evil")).status)
+  end)
+
+  it("sends files as a source, in chunks, waiting for each reply",
+     function()
+    local f = W .. "/src.bin"
+    must("head -c 300000 /dev/urandom > " .. q(f) .. " && chmod 0604 " ..
+         q(f))
+    local m <close> = scpcore.new("source", {paths = {f}, block_size = 65536,
+                                             chunk = 100000})
+    local out, state = drain(m)
+    assert.same({"", "input"}, {out, state})  -- waits for the greeting
+    out, state = drain(m, "\0")
+    assert.equal("C0604 300000 src.bin\n", out)
+    assert.equal("input", state)
+    local data = {}
+    out, state = drain(m, "\0")
+    while state == "output" do
+      data[#data + 1] = out
+      assert.is_true(#out >= 100000)
+      out, state = drain(m)
+    end
+    data[#data + 1] = out
+    assert.equal("input", state)
+    local all = table.concat(data)
+    assert.equal("\0", all:sub(-1))        -- the data's status byte
+    local f2 = io.open(f, "rb")
+    assert.equal(f2:read("a"), all:sub(1, -2))
+    f2:close()
+    out, state = drain(m, "\0")
+    assert.same({"", "done"}, {out, state})
+    assert.is_true((m:result()))
+  end)
+
+  it("keeps input it could not take for the next pump", function()
+    local f = W .. "/one"
+    util.write(f, "1")
+    local m <close> = scpcore.new("source", {paths = {f, f}})
+    -- The greeting and the reply to the C line, at once: the reply is
+    -- kept while the source sends the data.
+    local out, state = drain(m, "\0\0")
+    assert.equal("C0644 1 one\n1\0", out:gsub("C06%d%d", "C0644"))
+    assert.equal("input", state)
+    out, state = drain(m, "\0")
+    assert.matches("^C0%d+ 1 one\n$", out)
+    out, state = drain(m, "\0\0")
+    assert.equal("1\0", out)
+    assert.equal("done", state)
+  end)
+
+  it("reports a remote error line as a non-fatal remote event", function()
+    local m <close> = scpcore.new("sink", {target = W})
+    local out, state, nev = drain(m,
+      "\1scp: /x: No such file or directory\n")
+    assert.equal("\0", out)
+    assert.equal("input", state)
+    assert.equal(1, nev)
+    local ev = m:events()[1]
+    assert.is_true(ev.remote)
+    assert.is_false(ev.fatal)
+    assert.equal("scp: /x: No such file or directory", ev.message)
+    m:eof()
+    assert.equal("done", select(2, drain(m)))
+    local ok, name, detail = m:result()
+    assert.same({false, "IO", "scp: /x: No such file or directory"},
+                {ok, name, detail})
+  end)
+
+  it("checks its options and refuses use after close", function()
+    assert.has_error(function() scpcore.new("sink", {}) end)
+    assert.has_error(function() scpcore.new("both", {}) end)
+    assert.has_error(function()
+      scpcore.new("source", {paths = {"x"}, block_size = 0})
+    end)
+    assert.has_error(function()
+      scpcore.new("source", {paths = {"x"}, block_size = 2 * 1024 * 1024})
+    end)
+    assert.has_error(function() scpcore.new("source", {paths = {1, {}}}) end)
+    local m = scpcore.new("source", {paths = {"x"}})
+    m:close()
+    m:close()
+    assert.has_error(function() m:pump() end,
+                     "attempt to use a closed SCP machine")
+  end)
+
+  it("globs, checks names, matches and quotes", function()
+    local d = W .. "/g"
+    must("mkdir " .. q(d) .. " && touch " .. q(d .. "/b.txt") .. " " ..
+         q(d .. "/a.txt") .. " " .. q(d .. "/.h.txt") .. " " ..
+         q(d .. "/c.bin"))
+    assert.same({d .. "/a.txt", d .. "/b.txt"}, scpcore.glob(d .. "/*.txt"))
+    assert.same({d .. "/*.none"}, scpcore.glob(d .. "/*.none"))
+    assert.is_true(scpcore.isdir(d))
+    assert.is_false(scpcore.isdir(d .. "/a.txt"))
+    assert.is_true(scpcore.check_name("a b.txt"))
+    for _, bad in ipairs {"", ".", "..", "a/b", "x\n", "\0"} do
+      assert.is_false(scpcore.check_name(bad), bad)
+    end
+    assert.is_true(scpcore.fnmatch("*.txt", "a.txt"))
+    assert.is_false(scpcore.fnmatch("*.txt", ".h.txt"))
+    assert.is_false(scpcore.fnmatch("\\[a\\]", "a"))
+    assert.is_true(scpcore.fnmatch("\\[a\\]", "[a]"))
+    assert.equal("'a'\\''b'", scpcore.quote("a'b"))
+    assert.has_error(function() scpcore.quote("a\0b") end)
+  end)
+end)
+
 describe("ssh.scp against OpenSSH sshd", function()
   local envA, envB, envM, W, SRC, common
 
@@ -119,12 +283,18 @@ describe("ssh.scp against OpenSSH sshd", function()
     envB = cenv.start_sshd {host_keys = envA.srv.host_keys}
     W = util.tmpdir()
     -- The malicious server: every command runs a script that replays
-    -- the file "payload" next to the path asked for, whatever it is.
+    -- the file "payload" next to the path asked for, whatever it is;
+    -- without a payload, it runs the command where there is no scp.
     util.write(W .. "/evil.sh", table.concat({
       "#!/bin/sh",
       "eval \"set -- $SSH_ORIGINAL_COMMAND\"",
       "for last; do :; done",
-      "cat \"$(dirname \"$last\")/payload\"",
+      "p=\"$(dirname \"$last\")/payload\"",
+      "if [ ! -f \"$p\" ]; then",
+      "  PATH=/nonexistent; export PATH",
+      "  eval \"$SSH_ORIGINAL_COMMAND\"; exit",
+      "fi",
+      "cat \"$p\"",
       "cat > /dev/null",
       ""}, "\n"))
     must("chmod +x " .. q(W .. "/evil.sh"))
@@ -241,12 +411,12 @@ describe("ssh.scp against OpenSSH sshd", function()
     local ok, err = pcall(scp, {SRC .. "/one.bin", SRC .. "/big.bin"},
                           A(up .. "/nodir"))
     assert.is_false(ok)
-    assert.equal("SFTPError", err.kind)
+    assert.equal("SFTPError", err.base)
     assert.matches(up .. "/nodir", err.reason, 1, true)
     ok, err = pcall(scp, {A(up .. "/one.bin"), A(up .. "/big.bin")},
                     down .. "/nodir")
     assert.is_false(ok)
-    assert.equal("SFTPError", err.kind)
+    assert.equal("SFTPError", err.base)
     assert.matches(down .. "/nodir", err.reason, 1, true)
     assert.equal("big.bin\none.bin\n", ls(down))
   end)
@@ -269,12 +439,12 @@ describe("ssh.scp against OpenSSH sshd", function()
     -- A wildcard that matches several files needs a directory.
     local ok, err = pcall(scp, A(up .. "/*.bin"), d2 .. "/onefile")
     assert.is_false(ok)
-    assert.equal("SFTPBadMessage", err.code_name)
+    assert.equal("SFTPBadMessage", err.kind)
     assert.matches("unexpected extra entry", err.reason, 1, true)
     -- A local pattern that matches nothing is reported as missing.
     ok, err = pcall(scp, SRC .. "/*.none", A(up))
     assert.is_false(ok)
-    assert.equal("SFTPNoSuchFile", err.code_name)
+    assert.equal("SFTPNoSuchFile", err.kind)
     assert.matches("*.none", err.reason, 1, true)
   end)
 
@@ -283,17 +453,18 @@ describe("ssh.scp against OpenSSH sshd", function()
     -- A missing remote file.
     local ok, err = pcall(scp, A(d .. "/missing"), d)
     assert.is_false(ok)
-    assert.equal("SFTPError", err.kind)
-    assert.equal("SFTPNoSuchFile", err.code_name)
+    assert.equal("SFTPError", err.base)
+    assert.equal("SFTPNoSuchFile", err.kind)
     assert.equal(2, err.code)
     assert.is_true(err.remote)
     assert.matches(d .. "/missing: No such file or directory", err.reason,
                    1, true)
-    assert.matches("^SFTPError: ", tostring(err))
+    assert.equal("SFTPError", err.base)
+    assert.matches("^SFTPNoSuchFile: ", tostring(err))
     -- A missing local file.
     ok, err = pcall(scp, d .. "/nolocal", A(d))
     assert.is_false(ok)
-    assert.equal("SFTPNoSuchFile", err.code_name)
+    assert.equal("SFTPNoSuchFile", err.kind)
     assert.matches(d .. "/nolocal", err.reason, 1, true)
     assert.equal(d .. "/nolocal", err.path)
     assert.is_false(err.remote)
@@ -322,10 +493,16 @@ describe("ssh.scp against OpenSSH sshd", function()
     assert.is_false(ok)
     assert.matches("^stop: ", err)
     -- No scp on the far side: the reason says what the server said.
-    ok, err = pcall(scp, SRC .. "/one.bin", A(d),
-                    optsA{env = {PATH = "/nonexistent"}})
-    if not ok then
-      assert.equal("SFTPError", err.kind)
+    local o = opts()
+    o.port = envM.port
+    for _, pair in ipairs {{SRC .. "/one.bin", "root@127.0.0.1:" .. d},
+                           {"root@127.0.0.1:" .. d .. "/x", d}} do
+      ok, err = pcall(scp, pair[1], pair[2], o)
+      assert.is_false(ok)
+      assert.equal("SFTPError", err.base)
+      assert.is_true(err.fatal)
+      assert.matches("scp: not found", err.reason, 1, true)
+      assert.matches("status 127", err.reason, 1, true)
     end
   end)
 
@@ -394,7 +571,7 @@ describe("ssh.scp against OpenSSH sshd", function()
     -- Errors name their path; error_handler goes on.
     local ok, err = pcall(scp, At(SRC .. "/nope"), Bt(dB), opts())
     assert.is_false(ok)
-    assert.equal("SFTPNoSuchFile", err.code_name)
+    assert.equal("SFTPNoSuchFile", err.kind)
     assert.matches(SRC .. "/nope", err.reason, 1, true)
     local seen = {}
     scp({At(SRC .. "/nope"), At(SRC .. "/one.bin")}, Bt(dB),
@@ -463,7 +640,11 @@ describe("ssh.scp against OpenSSH sshd", function()
           for _, flags in ipairs {{}, {recurse = true, preserve = true}} do
             local ok, err = pcall(ssh.scp, {m, path}, d, flags)
             assert.is_false(ok, script)
-            assert.equal("SFTPError", err.kind, script)
+            assert.equal("SFTPError", err.base, script)
+            assert.equal(i == #scripts and "SFTPFailure" or "SFTPBadMessage",
+                         err.kind, script)
+            assert.is_true(err.fatal)
+            assert.is_nil(err.reason:find("\27", 1, true))
           end
           -- Only the one name asked for may have appeared, in dst.
           must("rm -rf " .. q(d .. "/file.txt"))
@@ -482,7 +663,7 @@ describe("ssh.scp against OpenSSH sshd", function()
       local ok, err = pcall(timed, 30, ssh.scp, "root@127.0.0.1:" .. path,
                             d, o)
       assert.is_false(ok)
-      assert.equal("SFTPError", err.kind)
+      assert.equal("SFTPError", err.base)
       assert.matches("file.txt", err.reason, 1, true)
       assert.equal("secret", must("cat " .. q(b .. "/victim")))
     end)
@@ -496,7 +677,7 @@ describe("ssh.scp against OpenSSH sshd", function()
           local ok, err = pcall(ssh.scp, {m, path}, {a, d},
                                 {recurse = true})
           assert.is_false(ok, script)
-          assert.equal("SFTPError", err.kind, script)
+          assert.equal("SFTPError", err.base, script)
           must("rm -rf " .. q(d .. "/file.txt"))
           assert.equal(before, listing(b), script)
         end

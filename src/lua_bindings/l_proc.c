@@ -412,7 +412,8 @@ l_spawn(lua_State *L)
         return luaL_argerror(L, 1, "an empty command");
     }
     memset(&o, 0, sizeof(o));
-    /* Stack: 3 argv strings (copied), 4 argv array, 5 env list, 6 envp. */
+    /* Stack: 3 argv strings (copied), 4 argv array, 5 env list, 6 envp,
+     * 7 cwd: all alive until the child has exec'd. */
     lua_newtable(L);
     for (lua_Integer i = 1; i <= luaL_len(L, 1); i++) {
         lua_geti(L, 1, i);
@@ -433,8 +434,7 @@ l_spawn(lua_State *L)
         lua_pushnil(L);
     }
     lua_getfield(L, opts, "cwd");
-    o.cwd = luaL_optstring(L, -1, NULL);
-    lua_pop(L, 1); /* the opts table keeps it */
+    o.cwd = luaL_optstring(L, -1, NULL); /* stays on the stack */
     lua_getfield(L, opts, "pty");
     o.pty = lua_toboolean(L, -1);
     lua_pop(L, 1);

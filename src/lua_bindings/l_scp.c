@@ -25,9 +25,9 @@
  *
  * Events from the machine's callback are only queued here (the callback
  * runs inside lsh_scp_feed/run and must not call Lua); m:events() hands
- * them to Lua after the pump.  Progress events of one file are merged
- * within one pump, so a handler is called at most once per file per
- * chunk of output or input.
+ * them to Lua after the pump.  Consecutive progress events of one file
+ * are merged until m:events() takes them, so a handler is called at most
+ * once per file per pump.
  */
 #include <fnmatch.h>
 #include <glob.h>
@@ -428,6 +428,7 @@ pump(lua_State *L, scpud *u, const uint8_t **in, size_t *nin)
         if (take_output(u) != 0) {
             luaL_error(L, "out of memory");
         }
+        w = lsh_scp_wants(u->s); /* with the output drained */
         if (w & LSH_SCP_WANT_RUN) {
             continue;
         }

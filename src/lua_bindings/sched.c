@@ -506,6 +506,13 @@ llsh_run_until(lua_State *L, llsh_task *t)
 {
     (void)L;
     while (t->state != T_DONE) {
+        /* Tasks made ready by the last step run first: if the main task
+         * finishes there, do not block in the loop for handles (a
+         * subprocess's pipes, an open socket) that may never fire. */
+        run_ready(NULL);
+        if (t->state == T_DONE) {
+            break;
+        }
         if (!llsh_loop_step() && t->state != T_DONE && S.ready_head == NULL) {
             /* Nothing can ever wake the task. */
             llsh_error_push(S.scratch, "Deadlock", 0,
