@@ -489,7 +489,7 @@ local LISTEN_OPTIONS = {
   server_host_keys = 1, server_host_certs = 1, passphrase = 1,
   host_key_file = 1, log_host_key = 1, authorized_client_keys = 1,
   process_factory = 1, session_factory = 1, server_factory = 1,
-  sftp_factory = 1, allow_scp = 1, encoding = 1, errors = 1,
+  sftp_factory = 1, allow_scp = 1, scp_root = 1, encoding = 1, errors = 1,
   allow_pty = 1, line_editor = 1, line_echo = 1, line_history = 1,
   max_line_length = 1,
   login_timeout = 1, keepalive_interval = 1, keepalive_count_max = 1,

@@ -12,6 +12,7 @@ local core = require "luassh.core"
 local ccore = require "luassh.clientcore"
 local Error = require "luassh.error"
 local process = require "luassh.process"
+local scp_server = require "luassh.scp_server"
 
 local M = {}
 
@@ -598,6 +599,12 @@ local function setup(sess, cb, handler, o)
           ok = callback(cb, "shell_requested")
         end
         ok = ok and true or false
+      elseif sess.command and o.allow_scp
+             and sess.command:match("^%s*scp%s") then
+        -- AsyncSSH's allow_scp: served here, with no shell.
+        local parsed, why = scp_server.parse(sess.command)
+        sess.run_scp, sess.scp_error = parsed, why
+        ok = true
       elseif sess.subsystem then
         ok = type(handler) == "function" and o.sftp_factory == nil
         sess.run_subsystem = o.subsystem_handlers
@@ -664,6 +671,16 @@ function M.run_session(conn, ch, handler, o)
     sess.stderr = new_writer(sess, 1)
     if cb then
       run_callbacks(sess, cb)
+    elseif sess.run_scp or sess.scp_error then
+      local status = 1
+      if sess.run_scp then
+        local root = o.scp_root or (type(o.sftp_factory) == "table"
+                                    and o.sftp_factory.chroot) or nil
+        status = scp_server.serve(ch, sess.run_scp, root)
+      else
+        ch:write("\1scp: " .. sess.scp_error .. "\n")
+      end
+      sess.chan:exit(status)
     elseif sess.run_subsystem then
       sess.run_subsystem(new_process(sess))
     else
