@@ -534,6 +534,54 @@ Process.__tostring = function(self) return "SSHServerProcess ("
 
 -- Running a session ---------------------------------------------------------
 
+-- The "sftp" subsystem (sftp_factory): the SFTP server core on the raw
+-- channel.  sftp_factory = true serves the filesystem as this process
+-- sees it (relative paths from its working directory); a table, or a
+-- function of the channel returning one, may set `chroot` (a directory
+-- the client sees as "/", enforced by the kernel) and `home`.
+local function serve_sftp(sess, o)
+  local sftpsrv = require "luassh.sftpservercore"
+  local ch = sess.ch
+  local f = o.sftp_factory
+  local cfg = type(f) == "function" and f(sess.chan) or f
+  if type(cfg) ~= "table" then cfg = {} end
+  local s, why = sftpsrv.new(cfg.chroot, cfg.home)
+  if not s then
+    pcall(ch.write, ch, "luassh server: " .. why .. "\n", 1)
+    return sess.chan:exit(1)
+  end
+  local ok, err = pcall(function()
+    local pending = ""
+    while true do
+      local d
+      if pending ~= "" then
+        d, pending = pending, ""
+      else
+        d = ch:read(65536)
+        while d == nil do
+          local req = ch:_next_request(false)
+          if req and req.want_reply then ch:_reply(req.id, false) end
+          d = ch:read(65536)
+        end
+        if d == "" then break end
+      end
+      local out, rest, last = s:feed(d)
+      if out == nil then
+        if last and last ~= "" then ch:write(last) end
+        break
+      end
+      if out ~= "" then
+        ch:write(out)
+        ch:drain()
+      end
+      pending = rest
+    end
+  end)
+  s:close()
+  if not ok and not Error.is(err) then error(err, 0) end
+  if not ch:is_closing() then sess.chan:exit(0) end
+end
+
 local function apply_key_options(sess, key_opts)
   for k, v in pairs(key_opts.environment or {}) do sess.env[k] = v end
   if key_opts.command then
@@ -605,6 +653,9 @@ local function setup(sess, cb, handler, o)
         local parsed, why = scp_server.parse(sess.command)
         sess.run_scp, sess.scp_error = parsed, why
         ok = true
+      elseif sess.subsystem == "sftp" and o.sftp_factory then
+        sess.run_sftp = true
+        ok = true
       elseif sess.subsystem then
         ok = type(handler) == "function" and o.sftp_factory == nil
         sess.run_subsystem = o.subsystem_handlers
@@ -671,6 +722,8 @@ function M.run_session(conn, ch, handler, o)
     sess.stderr = new_writer(sess, 1)
     if cb then
       run_callbacks(sess, cb)
+    elseif sess.run_sftp then
+      serve_sftp(sess, o)
     elseif sess.run_scp or sess.scp_error then
       local status = 1
       if sess.run_scp then

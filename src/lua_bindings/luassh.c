@@ -16,6 +16,8 @@
 #include "lua_bindings/sched.h"
 #include "uvio/loop.h"
 
+/* The SFTP server core for SSH sessions (l_sftp_server.c). */
+int luaopen_luassh_sftpservercore(lua_State *L);
 /* The SCP machines for lua/luassh/scp.lua (l_scp.c). */
 int luaopen_luassh_scpcore(lua_State *L);
 /* Password hashes over libxcrypt (l_crypt.c). */
@@ -177,6 +179,8 @@ llsh_openlibs(lua_State *L)
     lua_setfield(L, -2, "luassh.clientcore");
     lua_pushcfunction(L, luaopen_luassh_servercore);
     lua_setfield(L, -2, "luassh.servercore");
+    lua_pushcfunction(L, luaopen_luassh_sftpservercore); /* l_sftp_server.c */
+    lua_setfield(L, -2, "luassh.sftpservercore");
     lua_pushcfunction(L, luaopen_luassh_agentcore);
     lua_setfield(L, -2, "luassh.agentcore");
     lua_pushcfunction(L, luaopen_luassh_proccore); /* l_proc.c */
