@@ -7,19 +7,8 @@ local util = require "spec.support.util"
 
 local q = util.q
 
-local function sh(cmd)
-  local r = util.run(cmd)
-  assert(r.status == 0, cmd .. "\n" .. r.stdout .. r.stderr)
-  return r
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
+local server = require "spec.support.luassh_server"
+local sh, read = server.sh, server.read
 
 describe("scp against the luassh server (allow_scp)", function()
   local dir, root, port, scp
@@ -28,35 +17,18 @@ describe("scp against the luassh server (allow_scp)", function()
     dir = util.tmpdir()
     root = dir .. "/root"
     sh(("mkdir -p %s %s/src/sub/deeper"):format(q(root), q(dir)))
-    sh(("ssh-keygen -q -t ed25519 -N '' -f %s"):format(q(dir .. "/ukey")))
     sh(("head -c 1048583 /dev/urandom > %s"):format(q(dir .. "/src/big")))
     util.write(dir .. "/src/empty", "")
     util.write(dir .. "/src/sub/a.txt", "alpha\n")
     util.write(dir .. "/src/sub/deeper/b.txt", "beta\n")
     sh(("chmod 640 %s && touch -d '2001-02-03 04:05:06' %s"):format(
       q(dir .. "/src/sub/a.txt"), q(dir .. "/src/sub/a.txt")))
-    util.write(dir .. "/srv.lua", ([[
-local ssh = require "luassh"
-local l = ssh.listen("127.0.0.1", 0, {authorized_client_keys = %q,
-  allow_scp = true, scp_root = %q, log_host_key = false})
-local f = io.open(%q, "w") f:write(l:get_port()) f:close()
-ssh.sleep(300)
-]]):format(dir .. "/ukey.pub", root, dir .. "/port.tmp"))
-    os.execute(("%s %s >%s 2>&1 & echo $! > %s"):format(q(util.bin),
-      q(dir .. "/srv.lua"), q(dir .. "/srv.log"), q(dir .. "/srv.pid")))
-    for _ = 1, 200 do
-      local p = read(dir .. "/port.tmp")
-      if p and p ~= "" then port = tonumber(p) break end
-      os.execute("sleep 0.05")
-    end
-    assert(port, "the server did not start: " .. tostring(read(dir .. "/srv.log")))
-    scp = ("scp -O -q -i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-           .. "-o BatchMode=yes -P %d "):format(q(dir .. "/ukey"), port)
+    port = server.start(dir, ("allow_scp = true, scp_root = %q"):format(root))
+    scp = "scp -O -q " .. server.ssh_opts(dir, port, "-P")
   end)
 
   teardown(function()
-    os.execute("kill " .. (read(dir .. "/srv.pid") or ""):gsub("%s", "") .. " 2>/dev/null")
-    util.rmtree(dir)
+    server.stop(dir)
   end)
 
   it("takes a recursive, preserving upload from OpenSSH scp", function()

@@ -6,19 +6,8 @@ local util = require "spec.support.util"
 
 local q = util.q
 
-local function sh(cmd)
-  local r = util.run(cmd)
-  assert(r.status == 0, cmd .. "\n" .. r.stdout .. r.stderr)
-  return r
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
+local server = require "spec.support.luassh_server"
+local sh, read = server.sh, server.read
 
 local SIZES = {0, 1, 32767, 32768, 32769, 262143, 262144, 262145, 1048583}
 
@@ -29,7 +18,6 @@ describe("the luassh server's sftp subsystem", function()
     dir = util.tmpdir()
     root = dir .. "/root"
     sh(("mkdir -p %s %s/src %s/tree/a/b"):format(q(root), q(dir), q(dir)))
-    sh(("ssh-keygen -q -t ed25519 -N '' -f %s"):format(q(dir .. "/ukey")))
     for _, n in ipairs(SIZES) do
       sh(("head -c %d /dev/urandom > %s"):format(n, q(dir .. "/src/f" .. n)))
     end
@@ -37,28 +25,12 @@ describe("the luassh server's sftp subsystem", function()
       util.write(("%s/tree/a/b/file%02d"):format(dir, i), ("content %d\n"):format(i))
     end
     util.write(dir .. "/outside-secret", "secret\n")
-    util.write(dir .. "/srv.lua", ([[
-local ssh = require "luassh"
-local l = ssh.listen("127.0.0.1", 0, {authorized_client_keys = %q,
-  sftp_factory = {chroot = %q}, log_host_key = false})
-local f = io.open(%q, "w") f:write(l:get_port()) f:close()
-ssh.sleep(300)
-]]):format(dir .. "/ukey.pub", root, dir .. "/port.tmp"))
-    os.execute(("%s %s >%s 2>&1 & echo $! > %s"):format(q(util.bin),
-      q(dir .. "/srv.lua"), q(dir .. "/srv.log"), q(dir .. "/srv.pid")))
-    for _ = 1, 200 do
-      local p = read(dir .. "/port.tmp")
-      if p and p ~= "" then port = tonumber(p) break end
-      os.execute("sleep 0.05")
-    end
-    assert(port, "the server did not start: " .. tostring(read(dir .. "/srv.log")))
-    sftp = ("sftp -q -i %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-            .. "-o BatchMode=yes -P %d -b - u@127.0.0.1"):format(q(dir .. "/ukey"), port)
+    port = server.start(dir, ("sftp_factory = {chroot = %q}"):format(root))
+    sftp = "sftp -q " .. server.ssh_opts(dir, port, "-P") .. "-b - u@127.0.0.1"
   end)
 
   teardown(function()
-    os.execute("kill " .. (read(dir .. "/srv.pid") or ""):gsub("%s", "") .. " 2>/dev/null")
-    util.rmtree(dir)
+    server.stop(dir)
   end)
 
   local function batch(cmds)

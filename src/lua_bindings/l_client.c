@@ -721,8 +721,8 @@ llsh_check_client(lua_State *L, int idx)
     return ud->cl;
 }
 
-static const char *
-keep_opt(lua_State *L, int idx, const char *name, client_box *box, int slot)
+const char *
+llsh_keep_str(lua_State *L, int idx, const char *name, char **slot)
 {
     const char *v;
     lua_getfield(L, idx, name);
@@ -731,23 +731,30 @@ keep_opt(lua_State *L, int idx, const char *name, client_box *box, int slot)
         return NULL;
     }
     v = luaL_checkstring(L, -1);
-    box->strs[slot] = strdup(v);
+    *slot = strdup(v);
     lua_pop(L, 1);
-    if (box->strs[slot] == NULL) {
+    if (*slot == NULL) {
         luaL_error(L, "out of memory");
     }
-    return box->strs[slot];
+    return *slot;
 }
 
-static lua_Integer
-int_opt(lua_State *L, int idx, const char *name, lua_Integer def)
+lua_Integer
+llsh_int_field(lua_State *L, int idx, const char *name, lua_Integer def)
 {
     lua_Integer v;
     lua_getfield(L, idx, name);
     v = luaL_optinteger(L, -1, def);
     lua_pop(L, 1);
+    if (v < 0) {
+        luaL_error(L, "%s must not be negative", name);
+    }
     return v;
 }
+
+#define keep_opt(L, idx, name, box, slot) \
+    llsh_keep_str(L, idx, name, &(box)->strs[slot])
+#define int_opt llsh_int_field
 
 /* clientcore.connect(host, port, opts) -> SSHClientConnection */
 static int

@@ -226,6 +226,12 @@ int llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
                          llsh_slots *slots, llsh_client **out);
 /* [-0, +1] The Lua object for cl; takes over one reference. */
 void llsh_push_conn(lua_State *L, llsh_client *cl);
+/* Option tables: a string field copied into *slot (NULL when absent;
+ * the caller frees it), an integer field (raises when negative). */
+const char *llsh_keep_str(lua_State *L, int idx, const char *name,
+                          char **slot);
+lua_Integer llsh_int_field(lua_State *L, int idx, const char *name,
+                           lua_Integer def);
 /* Frees a control event. */
 void llsh_ctl_free(llsh_ctl *e);
 void llsh__chan_register(lua_State *L, int module_idx);

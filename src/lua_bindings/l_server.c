@@ -136,36 +136,9 @@ check_listener(lua_State *L, int idx)
     return ud->ls;
 }
 
-static const char *
-keep_str(lua_State *L, int idx, const char *name, listener *ls, int slot)
-{
-    const char *v;
-    lua_getfield(L, idx, name);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    v = luaL_checkstring(L, -1);
-    ls->strs[slot] = strdup(v);
-    lua_pop(L, 1);
-    if (ls->strs[slot] == NULL) {
-        luaL_error(L, "out of memory");
-    }
-    return ls->strs[slot];
-}
-
-static lua_Integer
-int_field(lua_State *L, int idx, const char *name, lua_Integer def)
-{
-    lua_Integer v;
-    lua_getfield(L, idx, name);
-    v = luaL_optinteger(L, -1, def);
-    lua_pop(L, 1);
-    if (v < 0) {
-        luaL_error(L, "%s must not be negative", name);
-    }
-    return v;
-}
+#define keep_str(L, idx, name, ls, slot) \
+    llsh_keep_str(L, idx, name, &(ls)->strs[slot])
+#define int_field llsh_int_field
 
 /*
  * servercore.listen(host, port, opts) -> SSHAcceptor
