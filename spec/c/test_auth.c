@@ -637,8 +637,9 @@ static void
 certificate_algorithms(void **state)
 {
     /* A certificate blob goes out as is; the algorithm and the signature
-     * algorithm follow PROTOCOL.certkeys.  Our server refuses
-     * certificates for now (the cert hook in server.c), with FAILURE. */
+     * algorithm follow PROTOCOL.certkeys.  These fake certificates do not
+     * parse, so our server refuses them with FAILURE and no event (real
+     * ones: test_auth_cert.c). */
     static const char *const types[] = {
         "ssh-rsa-cert-v01@openssh.com", "rsa-sha2-512-cert-v01@openssh.com",
         "rsa-sha2-512",

@@ -171,10 +171,7 @@ filter_hostkey_algs(lsh_conn *c)
         }
         memcpy(alg, name, n);
         alg[n] = '\0';
-        for (size_t i = 0; i < c->cfg.n_host_keys && !have; i++) {
-            have = lsh_key_sigalg_ok(c->cfg.host_keys[i], alg) &&
-                   lsh_key_has_private(c->cfg.host_keys[i]);
-        }
+        have = lsh__kex_host_key_for(c, alg, NULL, NULL, 0) != NULL;
         if (have) {
             if (outlen > 0) {
                 res[outlen++] = ',';
@@ -252,6 +249,8 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
         }
         c->cfg.host_keys = keys;
     }
+    c->cfg.host_certs = NULL; /* the caller's until held below */
+    c->cfg.n_host_certs = 0;
     lsh_buf_init(&c->in, LSH_CONN_IN_MAX);
     lsh_buf_init(&c->out, LSH_CONN_OUT_MAX);
     lsh_buf_init(&c->payload, LSH_PKT_MAX + 64);
@@ -280,7 +279,10 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
         }
         snprintf(c->our_version, sizeof(c->our_version), "SSH-2.0-%s", tmp);
     }
-    r = resolve_lists(c);
+    if ((r = lsh__kex_hold_host_certs(c, cfg->host_certs,
+                                      cfg->n_host_certs)) == 0) {
+        r = resolve_lists(c);
+    }
     /* The caller's strings are not kept: the lists are resolved copies. */
     c->cfg.kex_algs = c->cfg.host_key_algs = NULL;
     c->cfg.encryption_algs = c->cfg.mac_algs = NULL;
@@ -304,6 +306,7 @@ lsh_conn_free(lsh_conn *c)
         lsh_key_free(c->cfg.host_keys[i]);
     }
     free((void *)c->cfg.host_keys);
+    lsh__kex_drop_host_certs(c);
     lsh__kex_reset(c);
     lsh__auth_free(c);
     lsh__chan_free(c);

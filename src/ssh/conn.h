@@ -14,8 +14,8 @@
  * LSH_EV_MESSAGE events; upper layers send with lsh_conn_send().
  *
  * Ownership: the caller owns the lsh_conn and frees it with
- * lsh_conn_free.  Host keys in the config are referenced (lsh_key_ref),
- * not copied.  Event payload pointers are borrowed: valid until the next
+ * lsh_conn_free.  Host keys and host certificates in the config are
+ * referenced (lsh_key_ref / lsh_cert_ref), not copied.  Event payload pointers are borrowed: valid until the next
  * call on the connection.
  */
 #ifndef LSH_SSH_CONN_H
@@ -26,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "ssh/keys/cert.h"
 #include "ssh/keys/key.h"
 
 #ifndef LSH_ROLE_CLIENT
@@ -111,6 +112,23 @@ typedef struct lsh_config {
     /* Server: host keys with private halves (at least one). */
     lsh_key *const *host_keys;
     size_t n_host_keys;
+
+    /*
+     * Server: OpenSSH host certificates (PROTOCOL.certkeys) for some of
+     * host_keys, referenced like them.  Each must be a host certificate
+     * (type 2) whose certified key is one of host_keys with its private
+     * half; lsh_conn_new returns LSH_EINVAL otherwise.  A certificate
+     * adds the *-cert-v01@openssh.com host key algorithms of its key type
+     * to our KEXINIT (those of host_key_algs, whose default for a server
+     * lists them first, as OpenSSH does); when one is negotiated, K_S in
+     * the reply is the certificate and the exchange hash is signed by the
+     * certified key with the plain algorithm ("rsa-sha2-512" for
+     * "rsa-sha2-512-cert-v01@openssh.com").  Nothing of the certificate
+     * is checked at run time (validity is the client's to judge).
+     * Ignored by clients.
+     */
+    lsh_cert *const *host_certs;
+    size_t n_host_certs;
 } lsh_config;
 
 typedef struct lsh_conn lsh_conn;

@@ -193,5 +193,17 @@ int lsh__kex_in_progress(const lsh_conn *c);
 void lsh__kex_reset(lsh_conn *c);
 int lsh__kex_maybe_rekey(lsh_conn *c);
 uint64_t lsh__kex_rekey_deadline(const lsh_conn *c);
+/* Server: the private host key that signs for host key algorithm alg and,
+ * for a *-cert-v01@openssh.com one, the certificate sent as K_S (cert
+ * may be NULL) and the plain signature algorithm (sigalg may be NULL);
+ * NULL when we have none. */
+lsh_key *lsh__kex_host_key_for(const lsh_conn *c, const char *alg,
+                               const lsh_cert **cert, char *sigalg,
+                               size_t salen);
+/* Server: takes references to the configured host certificates into
+ * c->cfg (LSH_EINVAL for one that is not a host certificate of a private
+ * host key); drop releases them (also after a failed hold). */
+int lsh__kex_hold_host_certs(lsh_conn *c, lsh_cert *const *certs, size_t n);
+void lsh__kex_drop_host_certs(lsh_conn *c);
 
 #endif

@@ -121,8 +121,27 @@
  *   bad signature is rejected (and counted) without an event, as is a
  *   security-key signature without the user-presence flag.  A query
  *   is NOT proof of possession (Go CVE-2024-45337): grant access only on
- *   phase 1.  Certificates (*-cert-v01@openssh.com) are refused with
- *   FAILURE for now (see server.c, "certificate hook").
+ *   phase 1.
+ *
+ *   Certificates (OpenSSH PROTOCOL.certkeys): a request whose algorithm
+ *   is a *-cert-v01@openssh.com name (ssh-ed25519-, ecdsa-sha2-nistp256/
+ *   384/521-, rsa-sha2-256/512-, ssh-rsa-, sk-ssh-ed25519-, sk-ecdsa-
+ *   sha2-nistp256-cert-v01@openssh.com) must carry a certificate blob,
+ *   and a plain algorithm a plain key (else FAILURE without an event).
+ *   The algorithm is allowed when the sig_algs list names it or its
+ *   plain signature algorithm (rsa-sha2-512 for rsa-sha2-512-cert-v01@
+ *   openssh.com; sk-ssh-ed25519@openssh.com for sk-ssh-ed25519-cert-v01@
+ *   openssh.com), so the default list takes the certificates of every
+ *   key type it takes.  The layer takes only user certificates (type 1),
+ *   verifies the request's signature with the certified key, and at
+ *   phase 1 also the CA's signature of the certificate (a bad one is
+ *   rejected and counted without an event).  In the event's request,
+ *   `cert` is the certificate and `key` the certified key; the CALLER
+ *   decides the rest before accepting: that lsh_cert_signature_key(cert)
+ *   is a CA it trusts for users, and lsh_cert_validate_ex(cert,
+ *   LSH_CERT_USER, user, now, ...) for validity, principals and
+ *   critical options (force-command and source-address are then its to
+ *   apply).
  *
  * Caps (all in bytes unless said): user name LSH_AUTH_USER_MAX; service,
  * method and algorithm names LSH_AUTH_NAME_MAX; passwords and kbd-int
@@ -144,6 +163,7 @@
 
 #include "common/error.h"
 #include "ssh/conn.h"
+#include "ssh/keys/cert.h"
 #include "ssh/keys/key.h"
 
 #define LSH_AUTH_USER_MAX 255
@@ -314,7 +334,9 @@ LSH_MUST_CHECK int lsh_auth_server_set_max_tries(lsh_conn *c, unsigned n);
 /*
  * Public key signature algorithms accepted (a name-list); NULL restores
  * the default, the list our server-sig-algs advertises (no ssh-rsa, no
- * ssh-dss).  A request naming another algorithm is refused by the layer.
+ * ssh-dss).  A request naming another algorithm is refused by the layer;
+ * a certificate algorithm is accepted when the list names it or its
+ * plain signature algorithm (see "Certificates" above).
  */
 LSH_MUST_CHECK int lsh_auth_server_set_sig_algs(lsh_conn *c,
                                                 const char *algs);
@@ -339,7 +361,11 @@ typedef struct lsh_auth_request {
     const char *key_alg;        /* as in the request */
     const uint8_t *key_blob;
     size_t key_blob_len;
-    const lsh_key *key;         /* the parsed public key */
+    const lsh_key *key;         /* the parsed public key; for a
+                                   certificate, the certified key */
+    const lsh_cert *cert;       /* the certificate, or NULL for a plain
+                                   key (PROTOCOL.certkeys; see above for
+                                   what the caller must check) */
     int signature_verified;     /* phase 1: always 1 */
     uint8_t sk_flags;           /* security keys: the token's flags */
     uint32_t sk_counter;        /*   and counter (verified signature) */

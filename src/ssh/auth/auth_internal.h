@@ -9,6 +9,7 @@
 #include "common/rd.h"
 #include "ssh/auth/auth.h"
 #include "ssh/conn_internal.h"
+#include "ssh/keys/cert.h"
 
 /* Where a string copied into an arena lives (offsets survive growth). */
 typedef struct auth_span {
@@ -66,7 +67,8 @@ typedef struct auth_server {
     auth_span f_user, f_service, f_password, f_newpw, f_alg, f_blob,
         f_submethods;
     const char *method;  /* static */
-    lsh_key *key;
+    lsh_key *key;        /* publickey: the key, or the certified key */
+    lsh_cert *cert;      /* publickey with a certificate, else NULL */
     lsh_key_sig_info sk;
     size_t n_responses;
     auth_span resp_at[LSH_AUTH_PROMPTS_MAX];

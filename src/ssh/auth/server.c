@@ -24,6 +24,12 @@
  * happen before the caller sees anything, and once tries reached the
  * limit only accept() does not disconnect.
  *
+ * Certificates (PROTOCOL.certkeys): pk_key parses a certificate blob in
+ * place of a key, keeps it in sv->cert and a reference to the certified
+ * key in sv->key, so that the signature check and the caller see the
+ * key that signs; the caller sees the certificate in the request and
+ * judges CA trust, principals and validity itself.
+ *
  * Success: SUCCESS goes out through lsh_conn_send.  If a key exchange
  * holds it back, conn.c (lsh__conn_flush_held) marks the connection
  * authenticated when the held SUCCESS is finally encoded; otherwise we
@@ -66,6 +72,8 @@ clear_request(auth_server *sv)
     sv->arena_base = 0;
     lsh_key_free(sv->key);
     sv->key = NULL;
+    lsh_cert_free(sv->cert);
+    sv->cert = NULL;
     memset(&sv->sk, 0, sizeof(sv->sk));
     sv->n_responses = 0;
     sv->kbd_waiting = 0;
@@ -383,64 +391,101 @@ static int
 is_cert_name(const uint8_t *s, size_t n)
 {
     size_t k = strlen(CERT_SUFFIX);
-    return n >= k && memcmp(s + n - k, CERT_SUFFIX, k) == 0;
+    return n > k && memcmp(s + n - k, CERT_SUFFIX, k) == 0;
 }
 
 /*
- * Parses the key of a publickey request and checks that `alg` suits it
- * and is allowed.  0 and *key, or nonzero: refuse the request.
+ * The signature algorithm of a public key algorithm (PROTOCOL.certkeys):
+ * a certificate algorithm signs with the plain algorithm its name starts
+ * with ("rsa-sha2-512-cert-v01@openssh.com" with rsa-sha2-512); the sk-
+ * types keep their "@openssh.com" ("sk-ssh-ed25519-cert-v01@openssh.com"
+ * with sk-ssh-ed25519@openssh.com).  `name` is NUL-terminated.
+ */
+static int
+plain_sigalg(const char *name, char *out, size_t outlen)
+{
+    size_t n = strlen(name), k = strlen(CERT_SUFFIX);
+    int w;
+    if (!is_cert_name((const uint8_t *)name, n)) {
+        w = snprintf(out, outlen, "%s", name);
+    } else {
+        w = snprintf(out, outlen, "%.*s%s", (int)(n - k), name,
+                     strncmp(name, "sk-", 3) == 0 ? "@openssh.com" : "");
+    }
+    return w < 0 || (size_t)w >= outlen ? LSH_ENOALG : 0;
+}
+
+/*
+ * The key of a publickey request (RFC 4252 §7), parsed and checked
+ * against `alg`: 0 and the key (with its certificate, if the blob is
+ * one) in sv->key / sv->cert and the signature algorithm in sigalg, or
+ * nonzero: the layer refuses the request.
  *
- * Certificate hook: a blob of type *-cert-v01@openssh.com (and its
- * algorithm names) is refused here for now.  With src/ssh/keys/cert.h
- * in place: parse it with lsh_cert_from_blob, check the plain signature
- * algorithm of `alg` (strip the suffix, as client.c's plain_sigalg does)
- * against the allowed list, verify with lsh_cert_key(cert), and expose
- * the certificate in lsh_auth_request so that the caller validates CA
- * trust, principals and validity before accepting.
+ * Certificates (PROTOCOL.certkeys): a *-cert-v01@openssh.com algorithm
+ * needs a certificate blob and a plain one a plain key.  The algorithm
+ * is allowed when the allowed list names it or, for a certificate, its
+ * plain signature algorithm (so the default list, which is what we
+ * advertise in server-sig-algs and names no certificate algorithm, as
+ * OpenSSH's does not, takes the certificates of every key type it
+ * takes).  Only user certificates are taken; the key is the certified
+ * key, which must suit the signature algorithm.  CA trust, principals,
+ * validity and critical options are the caller's (lsh_cert_validate).
  */
 static int
 pk_key(auth_server *sv, const uint8_t *alg, size_t al, const uint8_t *blob,
-       size_t bl, lsh_key **key)
+       size_t bl, char *sigalg, size_t salen)
 {
     const char *allowed = sv->sig_algs ? sv->sig_algs : DEFAULT_SIG_ALGS;
+    size_t alen = strlen(allowed);
     char name[LSH_AUTH_NAME_MAX + 1];
     lsh_rd rd;
     const uint8_t *type;
     size_t tl;
+    int cert = is_cert_name(alg, al);
 
     lsh_rd_init(&rd, blob, bl);
-    if (lsh_rd_text(&rd, &type, &tl) != 0 || is_cert_name(type, tl) ||
-        is_cert_name(alg, al)) {
-        return LSH_EUNSUPPORTED; /* TODO(cert): see above */
+    if (lsh_rd_text(&rd, &type, &tl) != 0 || cert != is_cert_name(type, tl)) {
+        return LSH_ENOALG;
     }
     memcpy(name, alg, al);
     name[al] = '\0';
-    if (!lsh_namelist_contains(allowed, strlen(allowed), name) ||
-        lsh_key_from_blob(blob, bl, key) != 0) {
+    if (plain_sigalg(name, sigalg, salen) != 0 ||
+        !(lsh_namelist_contains(allowed, alen, name) ||
+          (cert && lsh_namelist_contains(allowed, alen, sigalg)))) {
         return LSH_ENOALG;
     }
-    if (!lsh_key_sigalg_ok(*key, name)) {
-        lsh_key_free(*key);
-        *key = NULL;
+    if (!cert) {
+        if (lsh_key_from_blob(blob, bl, &sv->key) != 0) {
+            return LSH_ENOALG;
+        }
+    } else {
+        if (lsh_cert_from_blob(blob, bl, &sv->cert) != 0) {
+            return LSH_ENOALG;
+        }
+        if (lsh_cert_type(sv->cert) != LSH_CERT_USER) {
+            return LSH_ENOALG; /* clear_request frees sv->cert */
+        }
+        sv->key = lsh_key_ref(lsh_cert_key(sv->cert));
+    }
+    if (!lsh_key_sigalg_ok(sv->key, sigalg)) {
         return LSH_ENOALG;
     }
     return 0;
 }
 
 /* RFC 4252 §7: the signature covers string session_id || the request
- * without its signature, which we re-encode from the parsed fields. */
+ * without its signature, which we re-encode from the parsed fields.
+ * The signature is by sv->key (the certified key for a certificate)
+ * with the plain algorithm sigalg. */
 static int
 pk_verify(lsh_conn *c, auth_server *sv, const req_head *h,
           const uint8_t *alg, size_t al, const uint8_t *blob, size_t bl,
-          const uint8_t *sig, size_t sl)
+          const char *sigalg, const uint8_t *sig, size_t sl)
 {
     size_t sidlen;
     const uint8_t *sid = lsh_conn_session_id(c, &sidlen);
-    char name[LSH_AUTH_NAME_MAX + 1];
     lsh_buf d;
     int r;
-    memcpy(name, alg, al);
-    name[al] = '\0';
     lsh_buf_init(&d, LSH_PKT_MAX);
     if ((r = lsh_buf_put_string(&d, sid, sidlen)) != 0 ||
         (r = lsh_buf_put_u8(&d, LSH_MSG_USERAUTH_REQUEST)) != 0 ||
@@ -454,7 +499,7 @@ pk_verify(lsh_conn *c, auth_server *sv, const req_head *h,
         return r;
     }
     /* Fail closed: only 0 means verified (libssh CVE-2023-2283). */
-    r = lsh_key_verify_ex(sv->key, name, sig, sl, lsh_buf_ptr(&d),
+    r = lsh_key_verify_ex(sv->key, sigalg, sig, sl, lsh_buf_ptr(&d),
                           lsh_buf_len(&d), &sv->sk);
     lsh_buf_free(&d);
     if (r != 0) {
@@ -466,6 +511,13 @@ pk_verify(lsh_conn *c, auth_server *sv, const req_head *h,
         !(sv->sk.sk_flags & LSH_KEY_SK_USER_PRESENT)) {
         return LSH_EBADSIG;
     }
+    /* A certificate whose CA signature is bad is no credential at all;
+     * checked here, at the cost of one more verification per signed
+     * request, so that a caller that forgets lsh_cert_validate() still
+     * never accepts a forged one (it must call it for the rest). */
+    if (sv->cert != NULL && lsh_cert_verify_signature(sv->cert) != 0) {
+        return LSH_EBADSIG;
+    }
     return 0;
 }
 
@@ -475,6 +527,7 @@ req_publickey(lsh_conn *c, auth_server *sv, lsh_rd *rd, const req_head *h)
 {
     const uint8_t *alg, *blob, *sig = NULL;
     size_t al, bl, sl = 0;
+    char sigalg[LSH_AUTH_NAME_MAX + 16];
     int has_sig, r;
     if (lsh_rd_bool(rd, &has_sig) != 0 || lsh_rd_text(rd, &alg, &al) != 0 ||
         al == 0 || al > LSH_AUTH_NAME_MAX ||
@@ -486,8 +539,9 @@ req_publickey(lsh_conn *c, auth_server *sv, lsh_rd *rd, const req_head *h)
     if (has_sig && (r = count_try(c, sv)) != 0) {
         return r;
     }
-    if (pk_key(sv, alg, al, blob, bl, &sv->key) != 0 ||
-        (has_sig && pk_verify(c, sv, h, alg, al, blob, bl, sig, sl) != 0)) {
+    if (pk_key(sv, alg, al, blob, bl, sigalg, sizeof(sigalg)) != 0 ||
+        (has_sig &&
+         pk_verify(c, sv, h, alg, al, blob, bl, sigalg, sig, sl) != 0)) {
         return auto_reject(c, sv);
     }
     if ((r = store_head(c, sv, h)) != 0 ||
@@ -729,6 +783,7 @@ lsh_auth_server_request(const lsh_conn *c, lsh_auth_request *out)
         out->key_blob = (const uint8_t *)lsh__auth_arena_str(a, sv->f_blob);
         out->key_blob_len = sv->f_blob.len;
         out->key = sv->key;
+        out->cert = sv->cert;
         break;
     case SK_KBD_RESPONSES:
         out->n_responses = sv->n_responses;

@@ -27,9 +27,22 @@ static const char default_kex[] =
     "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,"
     "diffie-hellman-group14-sha256";
 
-static const char default_hostkey[] =
-    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
-    "ecdsa-sha2-nistp521,ssh-ed448,rsa-sha2-512,rsa-sha2-256";
+#define DEFAULT_HOSTKEY_PLAIN                                             \
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"                \
+    "ecdsa-sha2-nistp521,ssh-ed448,rsa-sha2-512,rsa-sha2-256"
+
+static const char default_hostkey[] = DEFAULT_HOSTKEY_PLAIN;
+
+/* A server offers only the algorithms it has a key (or a host
+ * certificate, lsh_config.host_certs) for, so its default may name the
+ * certificate algorithms, first as in OpenSSH's HostKeyAlgorithms. */
+static const char default_hostkey_server[] =
+    "ssh-ed25519-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com,"
+    "rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,"
+    DEFAULT_HOSTKEY_PLAIN;
 
 static const char default_cipher[] =
     "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
@@ -82,9 +95,9 @@ lsh_kex_prefs
 lsh_kex_default_prefs(int role)
 {
     lsh_kex_prefs p;
-    (void)role;
     p.kex = default_kex;
-    p.hostkey = default_hostkey;
+    p.hostkey = role == LSH_ROLE_SERVER ? default_hostkey_server
+                                        : default_hostkey;
     p.cipher_c2s = p.cipher_s2c = default_cipher;
     p.mac_c2s = p.mac_s2c = default_mac;
     p.comp_c2s = p.comp_s2c = default_comp;

@@ -120,9 +120,11 @@ typedef struct lsh_kex_result {
  * Default preferences: modern OpenSSH's order, without legacy algorithms
  * (SHA-1 key exchange, the 1024-bit group, ssh-rsa, CBC ciphers) and
  * without pseudo-algorithms (add those with lsh_kex_list_add_markers for
- * the initial KEXINIT).  The lists are the same for both roles today;
- * `role` (LSH_ROLE_CLIENT / LSH_ROLE_SERVER) is there so that they may
- * differ.  The strings are static.
+ * the initial KEXINIT).  The lists are the same for both roles
+ * (LSH_ROLE_CLIENT / LSH_ROLE_SERVER) except the host key list: a
+ * server's starts with the *-cert-v01@openssh.com algorithms, which it
+ * offers only when it has a host certificate (a client asks for them
+ * when it trusts a host CA).  The strings are static.
  */
 lsh_kex_prefs lsh_kex_default_prefs(int role);
 

@@ -632,16 +632,106 @@ lsh__kex_verdict(lsh_conn *c, int accept, const char *why)
 
 /* Server side of the method */
 
+/* The private host key whose public half is k's, or NULL. */
 static lsh_key *
-host_key_for(lsh_conn *c, const char *alg)
+private_host_key(const lsh_conn *c, const lsh_key *k)
 {
     for (size_t i = 0; i < c->cfg.n_host_keys; i++) {
-        if (lsh_key_sigalg_ok(c->cfg.host_keys[i], alg) &&
-            lsh_key_has_private(c->cfg.host_keys[i])) {
+        if (lsh_key_has_private(c->cfg.host_keys[i]) &&
+            lsh_key_equal_public(c->cfg.host_keys[i], k)) {
             return c->cfg.host_keys[i];
         }
     }
     return NULL;
+}
+
+lsh_key *
+lsh__kex_host_key_for(const lsh_conn *c, const char *alg,
+                      const lsh_cert **cert, char *sigalg, size_t salen)
+{
+    size_t n = strlen(alg), sl = strlen(CERT_SUFFIX);
+    char plain[LSH_KEX_NAME_MAX + 1];
+
+    if (cert != NULL) {
+        *cert = NULL;
+    }
+    if (n > LSH_KEX_NAME_MAX || (sigalg != NULL && salen <= n)) {
+        return NULL;
+    }
+    memcpy(plain, alg, n + 1);
+    if (sigalg != NULL) {
+        memcpy(sigalg, alg, n + 1);
+    }
+    if (n <= sl || strcmp(alg + n - sl, CERT_SUFFIX) != 0) {
+        for (size_t i = 0; i < c->cfg.n_host_keys; i++) {
+            if (lsh_key_sigalg_ok(c->cfg.host_keys[i], alg) &&
+                lsh_key_has_private(c->cfg.host_keys[i])) {
+                return c->cfg.host_keys[i];
+            }
+        }
+        return NULL;
+    }
+    /* PROTOCOL.certkeys: "rsa-sha2-512-cert-v01@openssh.com" is a
+     * certificate of an RSA key, signing with rsa-sha2-512. */
+    plain[n - sl] = '\0';
+    if (sigalg != NULL) {
+        sigalg[n - sl] = '\0';
+    }
+    for (size_t i = 0; i < c->cfg.n_host_certs; i++) {
+        const lsh_key *ck = lsh_cert_key(c->cfg.host_certs[i]);
+        lsh_key *hk;
+        if (!lsh_key_sigalg_ok(ck, plain) ||
+            (hk = private_host_key(c, ck)) == NULL) {
+            continue;
+        }
+        if (cert != NULL) {
+            *cert = c->cfg.host_certs[i];
+        }
+        return hk;
+    }
+    return NULL;
+}
+
+int
+lsh__kex_hold_host_certs(lsh_conn *c, lsh_cert *const *certs, size_t n)
+{
+    lsh_cert **mine;
+    c->cfg.host_certs = NULL;
+    c->cfg.n_host_certs = 0;
+    if (c->role != LSH_ROLE_SERVER || n == 0) {
+        return 0;
+    }
+    if (certs == NULL) {
+        return LSH_EINVAL;
+    }
+    if ((mine = calloc(n, sizeof(*mine))) == NULL) {
+        return LSH_ENOMEM;
+    }
+    /* Held from here on: lsh__kex_drop_host_certs releases what is. */
+    c->cfg.host_certs = mine;
+    for (size_t i = 0; i < n; i++) {
+        /* A certificate is usable only as a host certificate of one of
+         * our private host keys: anything else is a configuration
+         * mistake. */
+        if (certs[i] == NULL || lsh_cert_type(certs[i]) != LSH_CERT_HOST ||
+            private_host_key(c, lsh_cert_key(certs[i])) == NULL) {
+            return LSH_EINVAL;
+        }
+        mine[i] = lsh_cert_ref(certs[i]);
+        c->cfg.n_host_certs = i + 1;
+    }
+    return 0;
+}
+
+void
+lsh__kex_drop_host_certs(lsh_conn *c)
+{
+    for (size_t i = 0; i < c->cfg.n_host_certs; i++) {
+        lsh_cert_free(c->cfg.host_certs[i]);
+    }
+    free((void *)c->cfg.host_certs);
+    c->cfg.host_certs = NULL;
+    c->cfg.n_host_certs = 0;
 }
 
 static int
@@ -680,7 +770,10 @@ server_on_init(lsh_conn *c, lsh_rd *rd, uint8_t reply_type)
 {
     const uint8_t *cpub;
     size_t cpublen;
-    lsh_key *hk = host_key_for(c, c->neg.hostkey);
+    const lsh_cert *cert;
+    char sigalg[LSH_KEX_NAME_MAX + 1];
+    lsh_key *hk = lsh__kex_host_key_for(c, c->neg.hostkey, &cert, sigalg,
+                                        sizeof(sigalg));
     lsh_buf *b = &c->scratch;
     int r;
 
@@ -701,8 +794,16 @@ server_on_init(lsh_conn *c, lsh_rd *rd, uint8_t reply_type)
                                   &c->K)) != 0) {
         return kex_fail(c, r, "invalid client key exchange value");
     }
-    if ((r = lsh_key_to_blob(hk, &c->hostkey_blob)) != 0 ||
-        (r = compute_hash(c)) != 0) {
+    /* K_S: the host key, or for a certificate algorithm the certificate
+     * (PROTOCOL.certkeys), signed below by the certified key. */
+    if (cert != NULL) {
+        size_t cl;
+        const uint8_t *cb = lsh_cert_blob(cert, &cl);
+        r = lsh_buf_put(&c->hostkey_blob, cb, cl);
+    } else {
+        r = lsh_key_to_blob(hk, &c->hostkey_blob);
+    }
+    if (r != 0 || (r = compute_hash(c)) != 0) {
         return kex_fail(c, r, "cannot compute the exchange hash");
     }
     lsh_buf_reset(b);
@@ -716,7 +817,7 @@ server_on_init(lsh_conn *c, lsh_rd *rd, uint8_t reply_type)
         /* The signature is a string holding the signature blob. */
         size_t at = lsh_buf_len(b);
         if ((r = lsh_buf_put_u32(b, 0)) != 0 ||
-            (r = lsh_key_sign(hk, c->neg.hostkey, c->H, c->hlen, b)) != 0 ||
+            (r = lsh_key_sign(hk, sigalg, c->H, c->hlen, b)) != 0 ||
             (r = lsh_buf_poke_u32(b, at, (uint32_t)(lsh_buf_len(b) - at -
                                                     4))) != 0) {
             return kex_fail(c, r, "cannot sign the exchange hash");
