@@ -96,6 +96,41 @@ local function load_host_keys(o)
   return list
 end
 
+-- server_host_certs (paths or certificate objects), and the
+-- "<key file>-cert.pub" next to each host key file (AsyncSSH, sshd's
+-- HostCertificate).  Each must certify one of the host keys.
+local function load_host_certs(o, host_keys)
+  local certs = {}
+  local function add(c, where)
+    if c.cert_type ~= "host" and c.cert_type ~= 2 then
+      error(("%s is not a host certificate"):format(where), 0)
+    end
+    local fp = c.key:get_fingerprint()
+    for _, k in ipairs(host_keys) do
+      if k:get_fingerprint() == fp then
+        certs[#certs + 1] = c
+        return
+      end
+    end
+    error(("%s certifies none of the host keys"):format(where), 0)
+  end
+  for _, spec in ipairs(list_of(o.server_host_certs)) do
+    if type(spec) == "string" then
+      add(keys.read_certificate(spec), spec)
+    else
+      add(spec, tostring(spec))
+    end
+  end
+  if o.server_host_certs == nil then
+    for _, spec in ipairs(list_of(o.server_host_keys)) do
+      if type(spec) == "string" and file_exists(spec .. "-cert.pub") then
+        add(keys.read_certificate(spec .. "-cert.pub"), spec .. "-cert.pub")
+      end
+    end
+  end
+  return certs
+end
+
 -- Authorized keys ---------------------------------------------------------
 
 local function to_authorized_keys(v)
@@ -183,22 +218,44 @@ local function check_public_key(conn, srv, user, ev)
   local ak = conn._authorized_keys
   local peer = conn:get_extra_info("peername") or {}
   if is_cert_alg(ev.key_alg) then
+    -- The core checked the CA's signature; trust, validity, principals
+    -- and the critical options are ours (PROTOCOL.certkeys, sshd).
     local cert = ev.cert
-    if not cert then return nil end
-    local valid = pcall(cert.validate, cert, "user", user)
-    if not valid then return nil end
-    local opts
-    if ak then
-      opts = ak:match(cert, {addr = peer[1]})
+    if not cert or #(cert.principals or {}) == 0 then return nil end
+    local opts = ak and ak:match(cert, {addr = peer[1]})
+    if opts then
+      -- principals= on the line was matched by ak:match; without it a
+      -- principal must be the user name.
+      local principal = opts.principals == nil and user or nil
+      if not pcall(cert.validate, cert, "user", principal) then return nil end
+    else
+      if not pcall(cert.validate, cert, "user", user) then return nil end
+      if not callback(srv, "validate_ca_key", user, cert.signing_key) then
+        return nil
+      end
+      opts = {}
     end
-    if opts == nil then
-      local v = callback(srv, "validate_ca_key", user, cert.signing_key)
-      if v then opts = {} end
-    elseif opts.principals == nil then
-      -- sshd: without principals=, a principal must be the user name
-      -- (checked by cert:validate above).
+    local critical = cert.options or {}
+    for name in pairs(critical) do
+      if name ~= "force-command" and name ~= "source-address"
+         and name ~= "verify-required" then
+        return nil -- an unknown critical option: refuse (sshd)
+      end
     end
-    if opts then opts.certificate = cert end
+    local from = critical["source-address"]
+    if type(from) == "string" then
+      -- The same address-list matching as authorized_keys from=.
+      local line = ('from="%s" %s'):format(from,
+        cert.key:export_public_key("openssh"):gsub("\n$", ""))
+      local ok, tmp = pcall(keys.import_authorized_keys, line .. "\n")
+      if not ok or not tmp:match(cert.key, {addr = peer[1]}) then
+        return nil
+      end
+    end
+    if type(critical["force-command"]) == "string" then
+      opts.command = critical["force-command"]
+    end
+    opts.certificate = cert
     return opts
   end
   if ak then
@@ -524,6 +581,7 @@ function M.listen(host, port, opts)
   o._authorized_keys = to_authorized_keys(o.authorized_client_keys)
   local host_keys = load_host_keys(o)
   local copts = core_options(o, host_keys)
+  copts.host_certs = load_host_certs(o, host_keys)
   local hosts, optional = listen_hosts(host)
   local self = setmetatable({_ls = {}, _hosts = {}, _tasks = {},
                              _conns = setmetatable({}, {__mode = "k"}),

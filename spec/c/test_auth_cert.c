@@ -284,23 +284,9 @@ client_sign(cctx *t, lsh_conn *c, const lsh_event *ev)
     snprintf(t->sign_alg, sizeof(t->sign_alg), "%s", ev->name);
     lsh_buf_init(&sig, 0);
     if (t->sk_priv != NULL) {
-        /* The request goes out by hand: lsh_auth_client_signature (in
-         * client.c) refuses the flags and counter that follow the
-         * signature string in an sk- signature blob (PROTOCOL.u2f). */
-        size_t sidlen;
-        lsh_buf req;
-        (void)lsh_conn_session_id(c, &sidlen);
+        /* Regression: lsh_auth_client_signature refused the flags and
+         * counter that follow an sk- signature (PROTOCOL.u2f). */
         sk_sign(t->sk_priv, t->sk_flags, 42, ev->data, ev->len, &sig);
-        lsh_buf_init(&req, 0);
-        assert_int_equal(lsh_buf_put(&req, ev->data + 4 + sidlen,
-                                     ev->len - 4 - sidlen),
-                         0);
-        assert_int_equal(lsh_buf_put_stringb(&req, &sig), 0);
-        t->sig_rc = lsh__conn_send_now(c, lsh_buf_ptr(&req),
-                                       lsh_buf_len(&req));
-        lsh_buf_free(&req);
-        lsh_buf_free(&sig);
-        return;
     } else if (t->signer != NULL) {
         assert_int_equal(
             lsh_key_sign(t->signer, ev->name, ev->data, ev->len, &sig), 0);

@@ -28,6 +28,7 @@
 #include "lua_bindings/l_error.h"
 #include "lua_bindings/l_key.h"
 #include "lua_bindings/sched.h"
+#include "ssh/keys/cert.h"
 #include "uvio/tcp.h"
 
 #define LLSH_LISTENER_MT "luassh.SSHAcceptor"
@@ -49,6 +50,8 @@ typedef struct listener {
     llsh_waiter wait;
     lsh_key *keys[MAX_HOST_KEYS];
     size_t nkeys;
+    lsh_cert *certs[MAX_HOST_KEYS];
+    size_t ncerts;
     char *strs[8];
     char host[64];
 } listener;
@@ -71,6 +74,9 @@ listener_unref(listener *ls)
     }
     for (size_t i = 0; i < ls->nkeys; i++) {
         lsh_key_free(ls->keys[i]);
+    }
+    for (size_t i = 0; i < ls->ncerts; i++) {
+        lsh_cert_free(ls->certs[i]);
     }
     for (size_t i = 0; i < sizeof(ls->strs) / sizeof(ls->strs[0]); i++) {
         free(ls->strs[i]);
@@ -193,11 +199,26 @@ l_listen(lua_State *L)
     if (ls->nkeys == 0) {
         return luaL_error(L, "a server needs at least one host key");
     }
+    lua_getfield(L, 3, "host_certs");
+    if (lua_istable(L, -1)) {
+        for (lua_Integer i = 1; i <= (lua_Integer)luaL_len(L, -1); i++) {
+            if (ls->ncerts == MAX_HOST_KEYS) {
+                return luaL_error(L, "at most %d host certificates",
+                                  MAX_HOST_KEYS);
+            }
+            lua_rawgeti(L, -1, i);
+            ls->certs[ls->ncerts++] = lsh_cert_ref(llsh_check_cert(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.role = LSH_ROLE_SERVER;
     cfg.host_keys = ls->keys;
     cfg.n_host_keys = ls->nkeys;
+    cfg.host_certs = ls->certs;
+    cfg.n_host_certs = ls->ncerts;
     cfg.kex_algs = keep_str(L, 3, "kex_algs", ls, 0);
     cfg.host_key_algs = keep_str(L, 3, "server_host_key_algs", ls, 1);
     cfg.encryption_algs = keep_str(L, 3, "encryption_algs", ls, 2);

@@ -420,7 +420,19 @@ lsh_auth_client_signature(lsh_conn *c, const uint8_t *sig, size_t n)
     lsh_rd_init(&rd, sig, n);
     if (sig == NULL || n > LSH_AUTH_SIG_MAX ||
         lsh_rd_text(&rd, &name, &nl) != 0 ||
-        lsh_rd_string(&rd, &s, &sl) != 0 || lsh_rd_end(&rd) != 0) {
+        lsh_rd_string(&rd, &s, &sl) != 0) {
+        return LSH_EINVAL;
+    }
+    /* PROTOCOL.u2f: a security key signature goes on with the flags byte
+     * and the counter. */
+    if (nl > 3 && memcmp(name, "sk-", 3) == 0) {
+        uint8_t flags;
+        uint32_t counter;
+        if (lsh_rd_u8(&rd, &flags) != 0 || lsh_rd_u32(&rd, &counter) != 0) {
+            return LSH_EINVAL;
+        }
+    }
+    if (lsh_rd_end(&rd) != 0) {
         return LSH_EINVAL;
     }
     /* RFC 8332 §3.2: the signature names the algorithm of the request. */
