@@ -745,6 +745,7 @@ function M.run_session(conn, ch, handler, o)
     end
   end)
   if not ok and not Error.is(err, "ConnectionLost")
+     and not Error.is(err, "DisconnectError")
      and not Error.is(err, "BrokenPipe") and not Error.is(err, "Cancelled") then
     warn("session of %s: %s", tostring(conn.username), tostring(err))
     if not sess.exited and not ch:is_closing() then

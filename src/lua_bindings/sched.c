@@ -607,7 +607,9 @@ static void
 sleep_cancel(llsh_waiter *w)
 {
     llsh_task *t = w->data;
-    lsh_io_timer_stop(t->timer);
+    if (t->timer != NULL) { /* none for a sleep without end */
+        lsh_io_timer_stop(t->timer);
+    }
 }
 
 static void
@@ -642,6 +644,9 @@ l_sleep(lua_State *L)
     llsh_wait(L, &t->own);
     if (secs <= 0) {
         llsh_wake(&t->own, 0); /* just let the others run */
+    } else if (secs > 1e15) {
+        /* math.huge and the like: forever (until cancelled); no timer,
+         * since the conversion below is undefined for them. */
     } else {
         if (t->timer == NULL && (t->timer = lsh_io_timer_new()) == NULL) {
             t->waiting_on = NULL;
