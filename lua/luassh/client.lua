@@ -751,6 +751,11 @@ function conn_methods:open_session(command, opts)
   return proc.stdin, proc.stdout, proc.stderr
 end
 
+--- conn:start_sftp_client([opts]) -> SFTPClient (lua/luassh/sftp.lua)
+function conn_methods:start_sftp_client(opts)
+  return require("luassh.sftp").start(self, opts)
+end
+
 M.PIPE, M.DEVNULL, M.STDOUT = process.PIPE, process.DEVNULL, process.STDOUT
 M.EXTENDED_DATA_STDERR = process.EXTENDED_DATA_STDERR
 

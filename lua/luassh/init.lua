@@ -49,6 +49,14 @@ ssh.create_server = server.create_server
 ssh.PasswordChangeRequired = server.PasswordChangeRequired
 ssh.OPEN_ADMINISTRATIVELY_PROHIBITED = server.OPEN_ADMINISTRATIVELY_PROHIBITED
 
+-- The SFTP client (lua/luassh/sftp.lua; conn:start_sftp_client): the
+-- FX_*, FXF_* and FILEXFER_TYPE_* constants and the SFTP error helpers.
+local sftp = require "luassh.sftp"
+for k, v in pairs(sftp) do
+  if type(k) == "string" and k:match("^F[XI][FL_]") then ssh[k] = v end
+end
+ssh.SFTPError, ssh.is_sftp_error = sftp.SFTPError, sftp.is_sftp_error
+
 --- ssh.versions() -> {luassh=, lua=, openssl=, libuv=}
 ssh.versions = core.versions
 

@@ -22,6 +22,8 @@ int luaopen_luassh_sftpservercore(lua_State *L);
 int luaopen_luassh_scpcore(lua_State *L);
 /* Password hashes over libxcrypt (l_crypt.c). */
 int luaopen_luassh_cryptcore(lua_State *L);
+/* The SFTP client for lua/luassh/sftp.lua (l_sftp.c). */
+int luaopen_luassh_sftpcore(lua_State *L);
 
 #ifndef LSH_VERSION
 #define LSH_VERSION "0.0.0"
@@ -189,6 +191,8 @@ llsh_openlibs(lua_State *L)
     lua_setfield(L, -2, "luassh.scpcore");
     lua_pushcfunction(L, luaopen_luassh_cryptcore); /* l_crypt.c */
     lua_setfield(L, -2, "luassh.cryptcore");
+    lua_pushcfunction(L, luaopen_luassh_sftpcore); /* l_sftp.c */
+    lua_setfield(L, -2, "luassh.sftpcore");
     lua_pop(L, 1);
     /* Open the core now: the scheduler must exist before the first task. */
     luaL_requiref(L, "luassh.core", luaopen_luassh_core, 0);
