@@ -551,10 +551,10 @@ local function serve_sftp(sess, o)
     return sess.chan:exit(1)
   end
   local ok, err = pcall(function()
-    local pending = ""
+    local pending, more = "", false
     while true do
       local d
-      if pending ~= "" then
+      if pending ~= "" or more then
         d, pending = pending, ""
       else
         d = ch:read(65536)
@@ -566,6 +566,7 @@ local function serve_sftp(sess, o)
         if d == "" then break end
       end
       local out, rest, last = s:feed(d)
+      more = last == true
       if out == nil then
         if last and last ~= "" then ch:write(last) end
         break

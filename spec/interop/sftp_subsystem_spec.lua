@@ -2,6 +2,7 @@
 -- OpenSSH's sftp in batch mode, paramiko's and asyncssh's SFTP clients
 -- against a luassh server (its own process) with a chroot, the transfer
 -- size matrix up and down, recursive trees, and escapes that must fail.
+local ssh = require "luassh"
 local util = require "spec.support.util"
 
 local q = util.q
@@ -117,5 +118,30 @@ asyncio.run(main())
     assert.matches("paramiko 262145", r.stdout, 1, true)
     assert.matches("asyncssh 262145", r.stdout, 1, true)
     assert.equal(read(dir .. "/src/f262145"), read(dir .. "/as.bin"))
+  end)
+
+  it("serves our own SFTP client: the size matrix, a tree, and errors", function()
+    local conn <close> = ssh.connect("127.0.0.1", port, {username = "u",
+      client_keys = {dir .. "/ukey"}, known_hosts = false, agent_path = false})
+    local sftp <close> = conn:start_sftp_client()
+    sftp:mkdir("ours")
+    for _, n in ipairs(SIZES) do
+      sftp:put(dir .. "/src/f" .. n, "ours/f" .. n)
+      sftp:get("ours/f" .. n, dir .. "/ours-f" .. n)
+      local want = read(dir .. "/src/f" .. n)
+      assert.equal(want, read(root .. "/ours/f" .. n), "up " .. n)
+      assert.equal(want, read(dir .. "/ours-f" .. n), "down " .. n)
+      assert.equal(n, sftp:getsize("ours/f" .. n))
+    end
+    sftp:put(dir .. "/tree", "ourtree", {recurse = true, preserve = true})
+    assert.equal("content 7\n", read(root .. "/ourtree/a/b/file07"))
+    assert.equal(50, #sftp:glob("ourtree/a/b/file*"))
+    local ok, err = pcall(sftp.stat, sftp, "no/such/file")
+    assert.is_false(ok)
+    assert.equal("SFTPNoSuchFile", err.kind)
+    assert.is_true(ssh.is_error(err, "SFTPError"))
+    -- the chroot: "/" is the root, ".." cannot climb out
+    assert.equal("/", sftp:realpath("/.."))
+    assert.is_false(sftp:exists("/../outside-secret"))
   end)
 end)

@@ -23,6 +23,8 @@
 int luaopen_luassh_sftpservercore(lua_State *L);
 
 #define SFTPSRV_MT "luassh.SFTPServerCore"
+/* Output handed to Lua per feed call at most (about): backpressure. */
+#define FEED_OUT_MAX ((size_t)1024 * 1024)
 
 typedef struct sftpsrv {
     lsh_sftp_server *s;
@@ -90,19 +92,21 @@ l_new(lua_State *L)
 }
 
 /*
- * s:feed(data) -> output, rest | nil, message
+ * s:feed(data) -> output, rest, more | nil, message, output
  *   output: the bytes to send; rest: the part of data not taken yet (the
- *   output was full), to feed again after sending.  nil, message: a fatal
+ *   output was full), to feed again after sending; more: requests are
+ *   still waiting in the core: after sending, feed again (rest or "")
+ *   before reading more input.  nil, message: a fatal
  *   protocol error (send output first: it is returned as the 3rd value).
  */
 static int
 s_feed(lua_State *L)
 {
     sftpsrv *u = check_srv(L);
-    size_t n, off = 0;
+    size_t n, off = 0, total = 0;
     const uint8_t *data = (const uint8_t *)luaL_optlstring(L, 2, "", &n);
     luaL_Buffer b;
-    int r = 0;
+    int r = 0, more = 0;
 
     luaL_buffinit(L, &b);
     for (;;) {
@@ -114,8 +118,16 @@ s_feed(lua_State *L)
         if (k > 0) {
             luaL_addlstring(&b, (const char *)p, k);
             lsh_sftp_server_out_ack(u->s, k);
+            total += k;
         }
-        if (r != 0 || off == n || (used == 0 && k == 0)) {
+        /* Requests may still wait in the core's input after all of data
+         * was taken (it stops at its output high-water mark): go on while
+         * output comes. */
+        if (r != 0 || (used == 0 && k == 0)) {
+            break;
+        }
+        if (total >= FEED_OUT_MAX) {
+            more = 1; /* send this first, then feed again */
             break;
         }
     }
@@ -131,7 +143,8 @@ s_feed(lua_State *L)
         return 3;
     }
     lua_pushlstring(L, (const char *)data + off, n - off);
-    return 2;
+    lua_pushboolean(L, more);
+    return 3;
 }
 
 /* s:handles() -> open handles */
