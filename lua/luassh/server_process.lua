@@ -538,14 +538,26 @@ Process.__tostring = function(self) return "SSHServerProcess ("
 -- channel.  sftp_factory = true serves the filesystem as this process
 -- sees it (relative paths from its working directory); a table, or a
 -- function of the channel returning one, may set `chroot` (a directory
--- the client sees as "/", enforced by the kernel) and `home`.
+-- the client sees as "/", enforced by the kernel) and `home`, and
+-- override AsyncSSH's SFTPServer methods (open, read, stat, scandir,
+-- map_path, ...: src/lua_bindings/l_sftp_server.c, doc/api/server.md).
+-- The factory may wait; the methods run inside s:feed() and may not.
 local function serve_sftp(sess, o)
   local sftpsrv = require "luassh.sftpservercore"
   local ch = sess.ch
   local f = o.sftp_factory
-  local cfg = type(f) == "function" and f(sess.chan) or f
-  if type(cfg) ~= "table" then cfg = {} end
-  local s, why = sftpsrv.new(cfg.chroot, cfg.home)
+  local made, s, why = pcall(function()
+    local cfg = f
+    if type(f) == "function" then cfg = f(sess.chan) end
+    if type(cfg) ~= "table" then cfg = {} end
+    return sftpsrv.new(cfg.chroot, cfg.home, cfg)
+  end)
+  if not made then
+    if Error.is(s, "ConnectionLost") or Error.is(s, "Cancelled") then
+      error(s, 0)
+    end
+    s, why = nil, "sftp_factory failed: " .. tostring(s)
+  end
   if not s then
     pcall(ch.write, ch, "luassh server: " .. why .. "\n", 1)
     return sess.chan:exit(1)

@@ -48,6 +48,7 @@
 #include "common/error.h"
 #include "lua_bindings/l_client.h"
 #include "lua_bindings/l_error.h"
+#include "lua_bindings/l_sftp.h"
 #include "lua_bindings/sched.h"
 #include "ssh/connection/channel.h"
 #include "ssh/sftp/client.h"
@@ -1692,6 +1693,19 @@ new_class(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_pushstring(L, name);
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
+}
+
+/* Shared with l_sftp_server.c (l_sftp.h). */
+void
+llsh_sftp_push_attrs(lua_State *L, const lsh_sftp_attrs *a)
+{
+    push_attrs(L, a);
+}
+
+void
+llsh_sftp_check_attrs(lua_State *L, int idx, lsh_sftp_attrs *a)
+{
+    check_attrs(L, lua_absindex(L, idx), a);
 }
 
 int
