@@ -110,6 +110,27 @@ end
 
 local function has_wildcard(s) return s:find("[%*%?%[]") ~= nil end
 
+-- With a root, the path (or, when it does not exist yet, its deepest
+-- existing parent) must resolve inside root once symlinks are followed:
+-- a symlink planted in root that points out is refused.  (Entries found
+-- while recursing are opened without following symlinks by the SCP
+-- machines.)
+local function inside(root, path)
+  if not root or root == "" then return true end
+  local rroot = scpcore.realpath(root)
+  if not rroot then return false end
+  local p = path
+  while true do
+    local r = scpcore.realpath(p)
+    if r then
+      return r == rroot or r:sub(1, #rroot + 1) == rroot .. "/"
+    end
+    local parent = p:match("^(.*)/[^/]*$")
+    if not parent or parent == "" or parent == p then return false end
+    p = parent
+  end
+end
+
 -- Serves one scp command on the session's raw channel; returns the exit
 -- status (0 when every entry was copied).
 function M.serve(ch, o, root)
@@ -118,6 +139,10 @@ function M.serve(ch, o, root)
   if o.t then
     role = "sink"
     mopts.target = under(root, o.paths[1])
+    if not inside(root, mopts.target) then
+      ch:write("\1scp: " .. o.paths[1] .. ": No such file or directory\n")
+      return 1
+    end
   else
     role = "source"
     local paths = {}
@@ -129,7 +154,16 @@ function M.serve(ch, o, root)
         paths[#paths + 1] = full
       end
     end
-    mopts.paths = paths
+    local kept = {}
+    for _, p in ipairs(paths) do
+      if inside(root, p) then kept[#kept + 1] = p end
+    end
+    if #kept == 0 then
+      pcall(ch.read, ch, 1) -- the sink's first \0
+      ch:write("\1scp: " .. o.paths[1] .. ": No such file or directory\n")
+      return 1
+    end
+    mopts.paths = kept
   end
   local m <close> = scpcore.new(role, mopts)
   local input

@@ -649,6 +649,21 @@ l_isdir(lua_State *L)
     return 1;
 }
 
+/* scpcore.realpath(path) -> the canonical path (symlinks resolved) | nil
+ * (the server side keeps scp paths inside scp_root with it) */
+static int
+l_realpath(lua_State *L)
+{
+    char *r = realpath(luaL_checkstring(L, 1), NULL);
+    if (r == NULL) {
+        lua_pushnil(L);
+    } else {
+        lua_pushstring(L, r);
+        free(r);
+    }
+    return 1;
+}
+
 /* scpcore.check_name(name) -> boolean: one safe path component */
 static int
 l_check_name(lua_State *L)
@@ -700,6 +715,7 @@ static const luaL_Reg module_funcs[] = {
     {"new", l_new},
     {"glob", l_glob},
     {"isdir", l_isdir},
+    {"realpath", l_realpath},
     {"check_name", l_check_name},
     {"fnmatch", l_fnmatch},
     {"quote", l_quote},
