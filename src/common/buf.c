@@ -32,6 +32,17 @@ lsh_buf_reset(lsh_buf *b)
     b->off = b->len = 0;
 }
 
+void
+lsh_buf_release(lsh_buf *b)
+{
+    if (b->data == NULL || b->len != b->off) {
+        return;
+    }
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = b->cap = 0;
+}
+
 int
 lsh_buf_consume(lsh_buf *b, size_t n)
 {

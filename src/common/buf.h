@@ -41,6 +41,15 @@ void lsh_buf_free(lsh_buf *b);
 /* Drops the live bytes (zeroing them) but keeps the storage. */
 void lsh_buf_reset(lsh_buf *b);
 
+/*
+ * Gives the storage of an empty buffer back, so that a buffer that grew
+ * for a burst holds nothing while idle; the next append allocates again
+ * (at once to the size it needs).  No-op while bytes are live.  The
+ * storage is freed without another pass of zeroes: every byte that was
+ * ever live was zeroed when it was consumed, reset or truncated.
+ */
+void lsh_buf_release(lsh_buf *b);
+
 /* Number of live bytes, and a borrowed pointer to the first of them. */
 static inline size_t
 lsh_buf_len(const lsh_buf *b)

@@ -60,7 +60,7 @@ llsh_bytes_put(llsh_bytes *b, const uint8_t *p, size_t n)
         b->head = 0;
     }
     if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
+        size_t cap = b->cap ? b->cap : 256;
         uint8_t *np;
         while (cap < b->len + n) {
             cap *= 2;

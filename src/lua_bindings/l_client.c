@@ -20,6 +20,7 @@
  */
 #include "lua_bindings/l_client.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,10 @@ typedef struct client_box {
 } client_box;
 
 enum { STR_LOCAL_ADDR = 6 };
+
+#define N_INFO 11
+#define INFO_MAX 160 /* a value is cut at INFO_MAX - 1 bytes */
+#define DETAIL_MAX 512
 
 static const char *const INFO_KEYS[] = {
     "kex_alg",         "server_host_key_alg", "send_cipher",
@@ -150,7 +155,6 @@ llsh_slots_silent(llsh_slots *s)
 void
 llsh_client_unref(llsh_client *cl)
 {
-    client_box *box = (client_box *)cl;
     if (--cl->refs > 0) {
         return;
     }
@@ -159,12 +163,24 @@ llsh_client_unref(llsh_client *cl)
         cl->ctl_head = e->next;
         llsh_ctl_free(e);
     }
-    for (size_t i = 0; i < sizeof(box->strs) / sizeof(box->strs[0]); i++) {
-        free(box->strs[i]);
+    if (!cl->server) {
+        /* A client lives in a client_box (l_connect); a server
+         * connection is a bare llsh_client (llsh_server_conn_new). */
+        client_box *box = (client_box *)cl;
+        for (size_t i = 0; i < sizeof(box->strs) / sizeof(box->strs[0]);
+             i++) {
+            free(box->strs[i]);
+        }
     }
+    free(cl->detail);
+    if (cl->host != cl->peer_host) {
+        free(cl->host);
+    }
+    free(cl->peer_host);
+    free(cl->info);
     free(cl->chans);
     llsh_slots_unref(cl->slots);
-    free(box);
+    free(cl); /* the box's address for a client */
 }
 
 lsh_conn *
@@ -182,6 +198,74 @@ llsh_client_flush(llsh_client *cl)
     if (cl->ioc != NULL) {
         lsh_io_conn_flush(cl->ioc);
     }
+}
+
+/* Why it ended; "" when nothing was said. */
+static const char *
+detail_of(const llsh_client *cl)
+{
+    return cl->detail != NULL ? cl->detail : "";
+}
+
+/* Replaces the detail (cut at DETAIL_MAX - 1 bytes); on allocation
+ * failure the detail stays what it was. */
+static void set_detail(llsh_client *cl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_detail(llsh_client *cl, const char *fmt, ...)
+{
+    char text[DETAIL_MAX];
+    char *d;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if ((d = strdup(text)) != NULL) {
+        free(cl->detail);
+        cl->detail = d;
+    }
+}
+
+/* The i-th lsh_conn_info value: the core's while it lives, else the
+ * snapshot taken when it closed; "" when none. */
+static const char *
+info_of(const llsh_client *cl, int i)
+{
+    const char *p = cl->info;
+    if (cl->ioc != NULL && lsh_io_conn_core(cl->ioc) != NULL) {
+        p = cl->info_seen
+                ? lsh_conn_info(lsh_io_conn_core(cl->ioc),
+                                (enum lsh_conn_info)i)
+                : NULL;
+        return p != NULL ? p : "";
+    }
+    if (p == NULL) {
+        return "";
+    }
+    while (i-- > 0) {
+        p += strlen(p) + 1;
+    }
+    return p;
+}
+
+/* Learns the socket's addresses: one block for both. */
+static void
+note_addresses(llsh_client *cl, lsh_io_conn *ioc)
+{
+    char peer[64] = "", local[64] = "";
+    size_t pl, ll;
+    (void)lsh_io_conn_peer(ioc, peer, sizeof(peer), &cl->peer_port);
+    (void)lsh_io_conn_local(ioc, local, sizeof(local), &cl->local_port);
+    pl = strlen(peer);
+    ll = strlen(local);
+    if (cl->peer_host != NULL || (cl->peer_host = malloc(pl + ll + 2)) ==
+                                     NULL) {
+        return;
+    }
+    memcpy(cl->peer_host, peer, pl + 1);
+    cl->local_host = cl->peer_host + pl + 1;
+    memcpy(cl->local_host, local, ll + 1);
 }
 
 /* Errors */
@@ -269,7 +353,7 @@ llsh_client_push_error(lua_State *L, const llsh_client *cl)
         case LSH_EHOSTNOTFOUND:
             llsh_error_push(L, "HostNotFound", cl->err,
                             "cannot resolve host name '%s' (port %d): %s",
-                            cl->host, cl->port, cl->detail);
+                            cl->host, cl->port, detail_of(cl));
             break;
         case LSH_ETIMEOUT:
             llsh_error_push(L, "Timeout", cl->err,
@@ -279,7 +363,7 @@ llsh_client_push_error(lua_State *L, const llsh_client *cl)
         default:
             llsh_error_push(L, "OSError", cl->err,
                             "cannot connect to %s port %d: %s", cl->host,
-                            cl->port, cl->detail);
+                            cl->port, detail_of(cl));
             break;
         }
     } else if (cl->by_us) {
@@ -295,13 +379,14 @@ llsh_client_push_error(lua_State *L, const llsh_client *cl)
                         cl->port, (int)cl->disc_reason,
                         named ? ", " : "",
                         named ? DISC_NAMES[cl->disc_reason] : "",
-                        peer_words(cl->detail));
+                        peer_words(detail_of(cl)));
     } else {
         kind = kind_of_code(cl->err);
         llsh_error_push(L, kind, cl->err, "connection to %s port %d %s: %s",
                         cl->host, cl->port,
                         cl->auth_done ? "lost" : "failed",
-                        cl->detail[0] ? cl->detail : lsh_strerror(cl->err));
+                        detail_of(cl)[0] ? detail_of(cl)
+                                         : lsh_strerror(cl->err));
     }
     lua_pushstring(L, cl->host);
     lua_setfield(L, -2, "host");
@@ -341,8 +426,8 @@ set_closed(llsh_client *cl, int err, uint32_t reason, const char *detail)
     cl->state = LLSH_CL_CLOSED;
     cl->err = err != 0 ? err : LSH_ECLOSED;
     cl->disc_reason = reason;
-    if (detail != NULL && cl->detail[0] == '\0') {
-        snprintf(cl->detail, sizeof(cl->detail), "%s", detail);
+    if (detail != NULL && detail_of(cl)[0] == '\0') {
+        set_detail(cl, "%s", detail);
     }
     wake_all(cl);
 }
@@ -508,13 +593,39 @@ queue_ctl(llsh_client *cl, const lsh_event *ev)
     return 0;
 }
 
+/* The core is about to go: copies the lsh_conn_info values (if the
+ * first key exchange was done) into one block sized to them, each cut
+ * at INFO_MAX - 1 bytes as info_of's readers cut the live ones.  On
+ * allocation failure they are lost. */
 static void
 snapshot_info(llsh_client *cl, lsh_conn *c)
 {
-    for (int i = 0; i < 11; i++) {
-        const char *v = lsh_conn_info(c, (enum lsh_conn_info)i);
-        snprintf(cl->info[i], sizeof(cl->info[i]), "%s", v ? v : "");
+    size_t len[N_INFO], total = 0, at = 0;
+    const char *v[N_INFO];
+    char *block;
+    if (c == NULL || !cl->info_seen) {
+        return;
     }
+    for (int i = 0; i < N_INFO; i++) {
+        v[i] = lsh_conn_info(c, (enum lsh_conn_info)i);
+        len[i] = v[i] != NULL ? strlen(v[i]) : 0;
+        if (len[i] > INFO_MAX - 1) {
+            len[i] = INFO_MAX - 1;
+        }
+        total += len[i] + 1;
+    }
+    if (cl->info != NULL || (block = malloc(total)) == NULL) {
+        return;
+    }
+    for (int i = 0; i < N_INFO; i++) {
+        if (len[i] > 0) {
+            memcpy(block + at, v[i], len[i]);
+        }
+        block[at + len[i]] = '\0';
+        at += len[i] + 1;
+    }
+    free(cl->info);
+    cl->info = block;
 }
 
 /* The loop side */
@@ -529,10 +640,7 @@ on_connected(lsh_io_conn *ioc, int status, const char *detail, void *data)
         return;
     }
     cl->state = LLSH_CL_OPEN;
-    (void)lsh_io_conn_peer(ioc, cl->peer_host, sizeof(cl->peer_host),
-                           &cl->peer_port);
-    (void)lsh_io_conn_local(ioc, cl->local_host, sizeof(cl->local_host),
-                            &cl->local_port);
+    note_addresses(cl, ioc);
 }
 
 static llsh_chan *
@@ -563,7 +671,7 @@ on_event(lsh_io_conn *ioc, const lsh_event *ev, void *data)
     cl->last_rx_ms = lsh_io_now_ms();
     switch (ev->type) {
     case LSH_EV_KEX_DONE:
-        snapshot_info(cl, c);
+        cl->info_seen = 1; /* info_of reads the core from now on */
         if (ev->first && !cl->auth_done && !cl->server &&
             queue_ctl(cl, ev) != 0) {
             lsh_conn_disconnect(c, LSH_DISCONNECT_BY_APPLICATION,
@@ -585,7 +693,6 @@ on_event(lsh_io_conn *ioc, const lsh_event *ev, void *data)
         }
         if (ev->type == LSH_EV_AUTH_RESULT && ev->code == 0) {
             cl->auth_done = 1;
-            snapshot_info(cl, c);
         }
         break;
     case LSH_EV_AUTH_REQUEST:
@@ -659,11 +766,10 @@ keepalive_tick(void *data)
     idle = now - cl->last_rx_ms;
     if (cl->auth_done && idle >= cl->ka_interval_ms) {
         if (lsh_conn_keepalive_pending(c) >= cl->ka_count_max) {
-            snprintf(cl->detail, sizeof(cl->detail),
-                     "no answer to %u keepalives in %llu ms",
-                     cl->ka_count_max,
-                     (unsigned long long)(cl->ka_interval_ms *
-                                          cl->ka_count_max));
+            set_detail(cl, "no answer to %u keepalives in %llu ms",
+                       cl->ka_count_max,
+                       (unsigned long long)(cl->ka_interval_ms *
+                                            cl->ka_count_max));
             lsh_conn_disconnect(c, LSH_DISCONNECT_CONNECTION_LOST,
                                 "keepalive timeout");
         } else {
@@ -694,8 +800,9 @@ static void
 on_closed(lsh_io_conn *ioc, void *data)
 {
     llsh_client *cl = data;
-    (void)ioc;
     stop_keepalive(cl);
+    /* The core goes after this callback: keep what c_info shows. */
+    snapshot_info(cl, lsh_io_conn_core(ioc));
     cl->ioc = NULL;
     if (cl->slots != NULL) {
         cl->slots->active--;
@@ -784,10 +891,13 @@ l_connect(lua_State *L)
         return luaL_error(L, "out of memory");
     }
     cl = &box->cl;
+    if ((cl->host = strdup(host)) == NULL) {
+        free(box);
+        return luaL_error(L, "out of memory");
+    }
     cl->refs = 1;
     cl->state = LLSH_CL_CONNECTING;
     ud->cl = cl;
-    snprintf(cl->host, sizeof(cl->host), "%s", host);
     cl->port = (int)port;
 
     memset(&cfg, 0, sizeof(cfg));
@@ -825,7 +935,7 @@ l_connect(lua_State *L)
         cl->at_connect = 1;
         cl->state = LLSH_CL_CLOSED;
         cl->err = r;
-        snprintf(cl->detail, sizeof(cl->detail), "%s", lsh_strerror(r));
+        set_detail(cl, "%s", lsh_strerror(r));
         return raise_client(L, cl);
     }
     cl->refs++; /* the lsh_io_conn's, dropped in on_closed */
@@ -1228,7 +1338,6 @@ s_auth_accept(lua_State *L)
     int r = lsh_auth_server_accept(c);
     if (r == 0) {
         cl->auth_done = 1;
-        snapshot_info(cl, c);
         llsh_slot_done(cl);
     }
     return core_result(L, cl, r);
@@ -1336,22 +1445,22 @@ int
 llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
                      llsh_slots *slots, llsh_client **out)
 {
-    client_box *box = calloc(1, sizeof(*box));
-    llsh_client *cl;
+    /* No client_box: the strings it keeps are a client's. */
+    llsh_client *cl = calloc(1, sizeof(*cl));
     lsh_conn *c = lsh_io_conn_core(ioc);
-    if (box == NULL) {
+    if (cl == NULL) {
         return LSH_ENOMEM;
     }
-    cl = &box->cl;
+    note_addresses(cl, ioc);
+    if (cl->peer_host == NULL) {
+        free(cl);
+        return LSH_ENOMEM;
+    }
+    cl->host = cl->peer_host; /* freed with it */
     cl->refs = 2; /* the caller's and the socket's (dropped in on_closed) */
     cl->server = 1;
     cl->state = LLSH_CL_OPEN;
     cl->ioc = ioc;
-    (void)lsh_io_conn_peer(ioc, cl->peer_host, sizeof(cl->peer_host),
-                           &cl->peer_port);
-    (void)lsh_io_conn_local(ioc, cl->local_host, sizeof(cl->local_host),
-                            &cl->local_port);
-    snprintf(cl->host, sizeof(cl->host), "%s", cl->peer_host);
     cl->port = cl->peer_port;
     cl->window = cfg->window;
     cl->max_packet = cfg->max_packet;
@@ -1398,7 +1507,7 @@ c_info(lua_State *L)
 {
     llsh_client *cl = llsh_check_client(L, 1);
     lua_createtable(L, 0, 16);
-    if (cl->peer_host[0]) {
+    if (cl->peer_host != NULL && cl->peer_host[0]) {
         lua_createtable(L, 2, 0);
         lua_pushstring(L, cl->peer_host);
         lua_rawseti(L, -2, 1);
@@ -1412,9 +1521,11 @@ c_info(lua_State *L)
         lua_rawseti(L, -2, 2);
         lua_setfield(L, -2, "sockname");
     }
-    for (int i = 0; i < 11; i++) {
-        if (cl->info[i][0]) {
-            lua_pushstring(L, cl->info[i]);
+    for (int i = 0; i < N_INFO; i++) {
+        const char *v = info_of(cl, i);
+        size_t n = strlen(v);
+        if (n > 0) {
+            lua_pushlstring(L, v, n < INFO_MAX - 1 ? n : INFO_MAX - 1);
             lua_setfield(L, -2, INFO_KEYS[i]);
         }
     }

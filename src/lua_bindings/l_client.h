@@ -109,12 +109,22 @@ struct llsh_client {
     uint32_t disc_reason; /* RFC 4253 §11.1 code, peer DISCONNECT */
     int at_connect;       /* the TCP connection never came up */
     int by_us;            /* we closed it (close/disconnect/abort) */
-    char detail[512];
-    char host[256];
+    char *detail;         /* why it ended (malloc'd), NULL: nothing said */
+    /* The host named by the caller (malloc'd) or, for a server
+     * connection, the peer's address (peer_host); never NULL once set
+     * up. */
+    char *host;
     int port;
-    char peer_host[64], local_host[64];
+    /* Socket addresses: one block (malloc'd), peer NUL local NUL; both
+     * NULL until known. */
+    char *peer_host, *local_host;
     int peer_port, local_port;
-    char info[11][160];   /* lsh_conn_info values, kept past the close */
+    /* lsh_conn_info values: read from the core while it lives (once
+     * info_seen: the first key exchange is done), kept past the close in
+     * info: the 11 strings one after the other, each NUL-terminated
+     * (malloc'd), or NULL. */
+    int info_seen;
+    char *info;
     /* Control events for lua/luassh/client.lua, until auth_done. */
     llsh_ctl *ctl_head, *ctl_tail;
     llsh_waiter ctl_wait;

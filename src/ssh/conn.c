@@ -10,7 +10,8 @@
  * lsh_conn_next_event decodes packets one at a time until one of them
  * produces an event.  An LSH_EV_MESSAGE event points into `payload`, which
  * the next decode overwrites: hence "valid until the next call".  Events
- * produced by API calls or timers wait in a small ring (evq).
+ * produced by API calls or timers wait in a small ring (evq), at most
+ * LSH_CONN_EVQ of them.
  *
  * While the client waits for a host key verdict, input processing stops,
  * so the peer's NEWKEYS (and anything after it) waits in `in`.
@@ -18,6 +19,18 @@
  * The first fatal error is sticky (err, detail): DISCONNECT goes out when
  * the transport can still send, a CLOSED event is queued, and every later
  * call is refused.
+ *
+ * Memory (issue 6: an idle authenticated connection should cost a few
+ * KiB): nothing is sized for the worst case while idle.  The event ring
+ * grows as it fills and goes when it empties, event texts are malloc'd
+ * copies (or point at the detail, which exists only after a failure),
+ * the negotiated names share one block, what only a key exchange needs
+ * lives in c->kx and the KEXINIT buffers from its start to its hash or
+ * its end (kex_flow.c), and the auth layer's state goes at SUCCESS.
+ * Buffers give their storage back when they empty (release_or_keep):
+ * small storage at once, big storage (a bulk stream's, which empties its
+ * buffers at every turn of the loop) once the connection has been idle
+ * for LSH_CONN_TRIM_MS, through lsh_conn_next_deadline / lsh_conn_tick.
  */
 #include "ssh/conn.h"
 
@@ -37,6 +50,9 @@
 #define DEFAULT_REKEY_BYTES ((uint64_t)1 << 30)
 #define DEFAULT_REKEY_SECONDS 3600
 #define DEFAULT_LOGIN_TIMEOUT_MS 120000
+
+/* The one service every connection names (RFC 4252 §1): shared. */
+static const char USERAUTH[] = "ssh-userauth";
 
 uint64_t
 lsh__conn_now(lsh_conn *c)
@@ -58,31 +74,155 @@ lsh__conn_log(lsh_conn *c, int level, const char *fmt, ...)
     c->cfg.log(c->cfg.log_ctx, level, msg);
 }
 
-int
-lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text)
+/* Events */
+
+/* A malloc'd copy of text[0..n), cut at LSH_CONN_TEXT - 1 bytes as the
+ * fixed slots of old did; NULL for none (n == 0) or on failure (*bad). */
+static char *
+text_copy(const char *text, size_t n, int *bad)
 {
-    queued_event *q;
-    if (c->evcount == LSH_CONN_EVQ) {
+    char *t;
+    *bad = 0;
+    if (text == NULL || n == 0) {
+        return NULL;
+    }
+    if (n > LSH_CONN_TEXT - 1) {
+        n = LSH_CONN_TEXT - 1;
+    }
+    if ((t = malloc(n + 1)) == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+    memcpy(t, text, n);
+    t[n] = '\0';
+    return t;
+}
+
+static void
+slot_clear(queued_event *q)
+{
+    if (q->owned) {
+        free(q->text);
+    }
+    q->text = NULL;
+    q->owned = 0;
+}
+
+/* Room for one more queued event: grows the ring (4, 8, 16) as it
+ * fills.  0, or LSH_ENOMEM when it holds LSH_CONN_EVQ already or cannot
+ * grow. */
+static int
+ring_room(lsh_conn *c)
+{
+    unsigned ncap;
+    queued_event *nq;
+    if (c->evcount < c->evcap) {
+        return 0;
+    }
+    if (c->evcap >= LSH_CONN_EVQ) {
         return LSH_ENOMEM;
     }
-    q = &c->evq[(c->evhead + c->evcount) % LSH_CONN_EVQ];
+    ncap = c->evcap ? c->evcap * 2 : 4;
+    if (ncap > LSH_CONN_EVQ) {
+        ncap = LSH_CONN_EVQ;
+    }
+    if ((nq = malloc(ncap * sizeof(*nq))) == NULL) {
+        return LSH_ENOMEM;
+    }
+    /* Unrolled into the new array in order: the head goes to 0. */
+    for (unsigned i = 0; i < c->evcount; i++) {
+        nq[i] = c->evq[(c->evhead + i) % c->evcap];
+    }
+    free(c->evq);
+    c->evq = nq;
+    c->evcap = ncap;
+    c->evhead = 0;
+    return 0;
+}
+
+/* Queues ev with text (owned: a malloc'd copy the slot takes over;
+ * else borrowed, stable storage).  On failure an owned text is freed. */
+static int
+ring_push(lsh_conn *c, const lsh_event *ev, char *text, int owned)
+{
+    queued_event *q;
+    if (ring_room(c) != 0) {
+        if (owned) {
+            free(text);
+        }
+        return LSH_ENOMEM;
+    }
+    q = &c->evq[(c->evhead + c->evcount) % c->evcap];
     q->ev = *ev;
-    snprintf(q->text, sizeof(q->text), "%s", text ? text : "");
-    q->ev.text = NULL; /* pointed at the slot when handed out */
+    q->ev.text = NULL; /* pointed at the text when handed out */
+    q->text = text;
+    q->owned = owned && text != NULL;
     c->evcount++;
     return 0;
 }
 
+/* Takes the oldest queued event into c->current; frees the ring once it
+ * is empty (an idle connection holds none). */
 static void
-queue_closed(lsh_conn *c, int code, uint32_t reason, const char *text)
+ring_pop(lsh_conn *c)
+{
+    c->current = c->evq[c->evhead];
+    c->evhead = (c->evhead + 1) % c->evcap;
+    if (--c->evcount == 0) {
+        free(c->evq);
+        c->evq = NULL;
+        c->evcap = c->evhead = 0;
+    }
+}
+
+int
+lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text)
+{
+    char *t;
+    int bad;
+    if (c->evcount >= LSH_CONN_EVQ) {
+        return LSH_ENOMEM;
+    }
+    t = text_copy(text, text ? strlen(text) : 0, &bad);
+    if (bad) {
+        return LSH_ENOMEM;
+    }
+    return ring_push(c, ev, t, 1);
+}
+
+int
+lsh__conn_emit(lsh_conn *c, const lsh_event *ev, const char *text, size_t n)
+{
+    int bad;
+    slot_clear(&c->current);
+    c->current.ev = *ev;
+    c->current.text = text_copy(text, n, &bad);
+    c->current.owned = c->current.text != NULL;
+    if (bad) {
+        return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
+                              "out of memory");
+    }
+    return 1;
+}
+
+static void
+queue_closed(lsh_conn *c, int code, uint32_t reason)
 {
     lsh_event ev = {.type = LSH_EV_CLOSED, .code = code, .reason = reason};
     /* CLOSED must get out even when the ring is full: drop the oldest. */
     if (c->evcount == LSH_CONN_EVQ) {
-        c->evhead = (c->evhead + 1) % LSH_CONN_EVQ;
+        slot_clear(&c->evq[c->evhead]);
+        c->evhead = (c->evhead + 1) % c->evcap;
         c->evcount--;
     }
-    (void)lsh__conn_event(c, &ev, text);
+    /* Its text is the detail, which stays until lsh_conn_free (or a
+     * static string if the detail could not be allocated). */
+    if (ring_push(c, &ev,
+                  c->detail ? c->detail : (char *)lsh_strerror(code),
+                  0) != 0) {
+        c->closed_spill = 1;
+        c->spill_reason = reason;
+    }
 }
 
 int
@@ -120,46 +260,73 @@ send_disconnect(lsh_conn *c, uint32_t reason, const char *text)
 int
 lsh__conn_fail(lsh_conn *c, int code, uint32_t reason, const char *fmt, ...)
 {
+    char text[LSH_CONN_TEXT];
     va_list ap;
     if (c->err != 0) {
         return c->err;
     }
     c->err = code;
     va_start(ap, fmt);
-    vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    lsh__conn_log(c, LSH_LOG_INFO, "closing: %s", c->detail);
+    /* Allocated only now: a healthy connection carries no detail.  If
+     * that fails, the CLOSED event and lsh_conn_last_error say why in
+     * fewer words (lsh_strerror). */
+    c->detail = strdup(text);
+    lsh__conn_log(c, LSH_LOG_INFO, "closing: %s", text);
     /* A DISCONNECT is only meaningful once the peer speaks SSH with us,
      * and not after the peer itself disconnected. */
     if (c->version_done && reason != 0 && code != LSH_EDISCONNECTED &&
         lsh_pkt_dir_error(&c->tx) == 0) {
-        send_disconnect(c, reason, c->detail);
+        send_disconnect(c, reason, text);
     }
     c->closed = 1;
-    queue_closed(c, code, reason, c->detail);
+    queue_closed(c, code, reason);
     return code;
 }
 
 /* Creation */
 
+/* The default list itself when the config names none: the defaults
+ * are static and every connection of a role shares them. */
 static int
 resolve_list(const char *deflt, const char *all, const char *spec,
-             char **out)
+             const char **out)
 {
+    char *res = NULL;
+    int r;
     if (spec == NULL || spec[0] == '\0') {
-        *out = strdup(deflt);
-        return *out ? 0 : LSH_ENOMEM;
+        *out = deflt;
+        return 0;
     }
-    return lsh_kex_list_resolve(deflt, all, spec, out);
+    r = lsh_kex_list_resolve(deflt, all, spec, &res);
+    if (r == 0 && res != NULL) {
+        /* Kept for the connection's life: only its own length. */
+        char *small = realloc(res, strlen(res) + 1);
+        if (small != NULL) {
+            res = small;
+        }
+    }
+    *out = res;
+    return r;
+}
+
+/* Frees a list resolve_list made (not a shared default). */
+static void
+free_list(const char *list, const char *deflt)
+{
+    if (list != deflt) {
+        free((char *)list);
+    }
 }
 
 /* Server: only host key algorithms we have a key for (RFC 4253 §7.1). */
 static int
-filter_hostkey_algs(lsh_conn *c)
+filter_hostkey_algs(lsh_conn *c, const char *deflt)
 {
     size_t pos = 0, n, outlen = 0, len = strlen(c->hostkey_list);
     const char *name;
-    char *res = malloc(len + 1), alg[LSH_KEX_NAME_MAX + 1];
+    char *res = malloc(len + 1), *small, alg[LSH_KEX_NAME_MAX + 1];
     if (res == NULL) {
         return LSH_ENOMEM;
     }
@@ -181,7 +348,11 @@ filter_hostkey_algs(lsh_conn *c)
             res[outlen] = '\0';
         }
     }
-    free(c->hostkey_list);
+    /* Usually a name or two of the long default: keep only those. */
+    if ((small = realloc(res, outlen + 1)) != NULL) {
+        res = small;
+    }
+    free_list(c->hostkey_list, deflt);
     c->hostkey_list = res;
     return outlen > 0 ? 0 : LSH_ENOALG;
 }
@@ -205,9 +376,20 @@ resolve_lists(lsh_conn *c)
         return r;
     }
     if (c->role == LSH_ROLE_SERVER) {
-        return filter_hostkey_algs(c);
+        return filter_hostkey_algs(c, d.hostkey);
     }
     return 0;
+}
+
+static void
+free_lists(lsh_conn *c)
+{
+    lsh_kex_prefs d = lsh_kex_default_prefs(c->role);
+    free_list(c->kex_list, d.kex);
+    free_list(c->hostkey_list, d.hostkey);
+    free_list(c->cipher_list, d.cipher_c2s);
+    free_list(c->mac_list, d.mac_c2s);
+    free_list(c->comp_list, d.comp_c2s);
 }
 
 int
@@ -258,11 +440,13 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
     lsh_buf_init(&c->held, LSH_CONN_HELD_MAX);
     lsh_buf_init(&c->my_kexinit, 64 * 1024);
     lsh_buf_init(&c->peer_kexinit, 64 * 1024);
-    lsh_buf_init(&c->client_pub, 4096);
-    lsh_buf_init(&c->server_pub, 4096);
-    lsh_buf_init(&c->K, 4096);
-    lsh_buf_init(&c->hostkey_blob, 64 * 1024);
     c->login_deadline = lsh__conn_now(c) + c->cfg.login_timeout_ms;
+    /* Room for the longest identification line until it has arrived
+     * (process_input trims it to what it is). */
+    if ((c->peer_version = calloc(1, LSH_VERSION_LINE_MAX + 1)) == NULL) {
+        lsh_conn_free(c);
+        return LSH_ENOMEM;
+    }
 
     {
         /* The software version must not carry spaces or control bytes. */
@@ -277,7 +461,13 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
                 *p = '_';
             }
         }
-        snprintf(c->our_version, sizeof(c->our_version), "SSH-2.0-%s", tmp);
+        if ((c->our_version = malloc(8 + strlen(tmp) + 1)) == NULL) {
+            lsh_conn_free(c);
+            return LSH_ENOMEM;
+        }
+        /* RFC 4253 §4.2: at most 255 bytes with CR LF: 8 + 127 + 2. */
+        memcpy(c->our_version, "SSH-2.0-", 8);
+        memcpy(c->our_version + 8, tmp, strlen(tmp) + 1);
     }
     if ((r = lsh__kex_hold_host_certs(c, cfg->host_certs,
                                       cfg->n_host_certs)) == 0) {
@@ -320,18 +510,70 @@ lsh_conn_free(lsh_conn *c)
     lsh_buf_free(&c->held);
     lsh_buf_free(&c->my_kexinit);
     lsh_buf_free(&c->peer_kexinit);
-    lsh_buf_free(&c->client_pub);
-    lsh_buf_free(&c->server_pub);
-    lsh_buf_free(&c->K);
-    lsh_buf_free(&c->hostkey_blob);
-    free(c->kex_list);
-    free(c->hostkey_list);
-    free(c->cipher_list);
-    free(c->mac_list);
-    free(c->comp_list);
+    free_lists(c);
     free(c->server_sig_algs);
-    lsh_memzero(&c->pending_rx, sizeof(c->pending_rx));
+    free(c->neg.block);
+    if (c->service != USERAUTH) {
+        free((char *)c->service);
+    }
+    free(c->our_version);
+    free(c->peer_version);
+    free(c->detail);
+    while (c->evcount > 0) {
+        slot_clear(&c->evq[c->evhead]);
+        c->evhead = (c->evhead + 1) % c->evcap;
+        c->evcount--;
+    }
+    free(c->evq);
+    slot_clear(&c->current);
     lsh_freezero(c, sizeof(*c));
+}
+
+/* Idle storage */
+
+void
+lsh__conn_trim_later(lsh_conn *c)
+{
+    if (c->trim_at == 0) {
+        c->trim_at = lsh__conn_now(c) + LSH_CONN_TRIM_MS;
+    }
+}
+
+/*
+ * An empty buffer gives small storage back at once (the next burst
+ * allocates again, at once to the size of its first packet), and keeps
+ * big storage until the connection has been idle a while: a bulk stream
+ * empties its buffers at every turn of the loop, and making 256 KiB
+ * again each time would cost more than the bytes it moves.
+ */
+static void
+release_or_keep(lsh_conn *c, lsh_buf *b)
+{
+    if (b->data == NULL || lsh_buf_len(b) > 0) {
+        return;
+    }
+    if (b->cap <= LSH_CONN_KEEP_SMALL) {
+        lsh_buf_release(b);
+        return;
+    }
+    /* Busy: the idle time counts from the last use. */
+    c->trim_at = 0;
+    lsh__conn_trim_later(c);
+}
+
+/* Idle for LSH_CONN_TRIM_MS: big storage goes too. */
+static void
+trim_idle(lsh_conn *c)
+{
+    c->trim_at = 0;
+    lsh_buf_release(&c->in);
+    lsh_buf_release(&c->out);
+    if (c->evcount == 0) {
+        /* No queued event refers to the last payload. */
+        lsh_buf_reset(&c->payload);
+        lsh_buf_release(&c->payload);
+    }
+    lsh__chan_trim(c);
 }
 
 /* Feeding and output */
@@ -378,6 +620,7 @@ lsh_conn_out_ack(lsh_conn *c, size_t n)
         n = lsh_buf_len(&c->out);
     }
     (void)lsh_buf_consume(&c->out, n);
+    release_or_keep(c, &c->out); /* when everything went out */
     lsh__chan_on_drain(c);
 }
 
@@ -470,7 +713,10 @@ on_service_request(lsh_conn *c, lsh_rd *rd)
                               "service '%s' not available", svc);
     }
     c->service_accepted = 1;
-    snprintf(c->service, sizeof(c->service), "ssh-userauth");
+    if (c->service != USERAUTH) {
+        free((char *)c->service);
+        c->service = USERAUTH;
+    }
     lsh_buf_init(&b, sizeof(reply));
     if ((r = lsh_buf_put_u8(&b, LSH_MSG_SERVICE_ACCEPT)) != 0 ||
         (r = lsh_buf_put_cstring(&b, "ssh-userauth")) != 0 ||
@@ -572,9 +818,7 @@ on_ping(lsh_conn *c, const uint8_t *p, size_t n, lsh_rd *rd)
     }
     if (p[0] == LSH_MSG_PONG) {
         lsh_event ev = {.type = LSH_EV_PONG, .data = data, .len = len};
-        c->current.ev = ev;
-        c->current.text[0] = '\0';
-        return 1;
+        return lsh__conn_emit(c, &ev, NULL, 0);
     }
     /* draft-miller-ssh-ping §4: no replies before authentication, none
      * during key exchange (dropping is allowed). */
@@ -707,9 +951,10 @@ dispatch(lsh_conn *c, const uint8_t *p, size_t n, uint32_t seqnr)
         return lsh__chan_on_message(c, p, n);
     }
     /* An upper-layer message: hand it out. */
-    c->current.ev = (lsh_event){.type = LSH_EV_MESSAGE, .data = p, .len = n};
-    c->current.text[0] = '\0';
-    return 1;
+    {
+        lsh_event ev = {.type = LSH_EV_MESSAGE, .data = p, .len = n};
+        return lsh__conn_emit(c, &ev, NULL, 0);
+    }
 }
 
 static int
@@ -720,6 +965,16 @@ decode_error(lsh_conn *c, int r)
                                               : LSH_DISCONNECT_PROTOCOL_ERROR;
     return lsh__conn_fail(c, r, reason, "bad packet from peer: %s",
                           lsh_strerror(r));
+}
+
+/* The peer's identification string arrived: keep only what it needs. */
+static void
+trim_peer_version(lsh_conn *c)
+{
+    char *t = realloc(c->peer_version, strlen(c->peer_version) + 1);
+    if (t != NULL) {
+        c->peer_version = t;
+    }
 }
 
 /* Decodes and dispatches packets until one yields an event. */
@@ -734,6 +989,7 @@ process_input(lsh_conn *c)
             if (r != 0 || !c->version_done) {
                 break;
             }
+            trim_peer_version(c);
         }
         lsh_buf_reset(&c->payload);
         seqnr = c->rx.seqnr;
@@ -761,28 +1017,64 @@ process_input(lsh_conn *c)
     return 0;
 }
 
+/*
+ * Nothing more to hand out: no event refers to `payload` any longer, and
+ * whatever input was complete has been decoded.  Buffers that hold no
+ * bytes give their storage back (release_or_keep), so that an idle
+ * connection keeps only what it needs to remember.
+ */
+static void
+release_idle(lsh_conn *c)
+{
+    release_or_keep(c, &c->in);
+    lsh_buf_reset(&c->payload);
+    release_or_keep(c, &c->payload);
+    if (c->scratch.data != NULL) {
+        lsh_buf_free(&c->scratch); /* may hold the last ping's bytes */
+    }
+}
+
+static int
+hand_out(lsh_conn *c, lsh_event *ev)
+{
+    *ev = c->current.ev;
+    ev->text = c->current.text != NULL ? c->current.text : "";
+    return 1;
+}
+
 int
 lsh_conn_next_event(lsh_conn *c, lsh_event *ev)
 {
+    /* The text of the last event was valid until this call. */
+    slot_clear(&c->current);
     if (c->evcount == 0 && process_input(c) == 1) {
         /* An event straight from the packet just decoded. */
         if (c->evcount == 0) {
-            *ev = c->current.ev;
-            ev->text = c->current.text;
-            return 1;
+            return hand_out(c, ev);
         }
-        /* Keep order: the queued events came first.  Park the message. */
-        (void)lsh__conn_event(c, &c->current.ev, c->current.text);
+        /* Keep order: the queued events came first.  Park the message
+         * (the ring takes its text over). */
+        (void)ring_push(c, &c->current.ev, c->current.text,
+                        c->current.owned);
+        c->current.text = NULL;
+        c->current.owned = 0;
     }
     if (c->evcount == 0) {
+        if (c->closed_spill) {
+            /* The CLOSED event that found no slot (out of memory). */
+            lsh_event closed = {.type = LSH_EV_CLOSED, .code = c->err,
+                                .reason = c->spill_reason};
+            c->closed_spill = 0;
+            c->current.ev = closed;
+            c->current.text =
+                c->detail ? c->detail : (char *)lsh_strerror(c->err);
+            return hand_out(c, ev);
+        }
+        release_idle(c);
         return 0;
     }
-    c->current = c->evq[c->evhead];
-    c->evhead = (c->evhead + 1) % LSH_CONN_EVQ;
-    c->evcount--;
-    *ev = c->current.ev;
-    ev->text = c->current.text;
-    return 1;
+    ring_pop(c);
+    return hand_out(c, ev);
 }
 
 /* Timers */
@@ -803,6 +1095,9 @@ lsh_conn_next_deadline(const lsh_conn *c)
             d = k;
         }
     }
+    if (c->trim_at != 0 && c->trim_at < d) {
+        d = c->trim_at;
+    }
     return d;
 }
 
@@ -818,6 +1113,9 @@ lsh_conn_tick(lsh_conn *c)
                        "%llu seconds",
                        (unsigned long long)(c->cfg.login_timeout_ms / 1000));
         return;
+    }
+    if (c->trim_at != 0 && lsh__conn_now(c) >= c->trim_at) {
+        trim_idle(c);
     }
     lsh__kex_maybe_rekey(c);
 }
@@ -865,7 +1163,7 @@ lsh__conn_flush_held(lsh_conn *c)
             lsh_conn_set_authenticated(c);
         }
     }
-    lsh_buf_reset(&c->held);
+    lsh_buf_free(&c->held); /* zeroed: it held messages of the layers */
 }
 
 static int
@@ -918,10 +1216,14 @@ lsh_conn_request_service(lsh_conn *c, const char *name)
     lsh_buf b;
     int r;
     if (c->role != LSH_ROLE_CLIENT || c->service_requested ||
-        strlen(name) >= sizeof(c->service)) {
+        strlen(name) > LSH_CONN_SERVICE_MAX) {
         return LSH_EINVAL;
     }
-    snprintf(c->service, sizeof(c->service), "%s", name);
+    if (strcmp(name, USERAUTH) == 0) {
+        c->service = USERAUTH;
+    } else if ((c->service = strdup(name)) == NULL) {
+        return LSH_ENOMEM;
+    }
     c->service_requested = 1;
     lsh_buf_init(&b, sizeof(tmp));
     r = lsh_buf_put_u8(&b, LSH_MSG_SERVICE_REQUEST);
@@ -1018,7 +1320,9 @@ int
 lsh_conn_last_error(const lsh_conn *c, const char **detail)
 {
     if (detail != NULL) {
-        *detail = c->detail;
+        *detail = c->detail != NULL ? c->detail
+                  : c->err != 0     ? lsh_strerror(c->err)
+                                    : "";
     }
     return c->err;
 }
@@ -1026,7 +1330,7 @@ lsh_conn_last_error(const lsh_conn *c, const char **detail)
 const char *
 lsh_conn_info(const lsh_conn *c, enum lsh_conn_info what)
 {
-    const lsh_kex_result *n = &c->neg;
+    const conn_neg *n = &c->neg;
     int ok = c->first_kex_done;
     switch (what) {
     case LSH_INFO_KEX: return ok ? n->kex : NULL;

@@ -230,7 +230,9 @@ int lsh_conn_next_event(lsh_conn *c, lsh_event *ev);
 void lsh_conn_out(lsh_conn *c, const uint8_t **p, size_t *n);
 void lsh_conn_out_ack(lsh_conn *c, size_t n);
 
-/* Checks timers against the config clock; may queue events and output. */
+/* Checks timers against the config clock; may queue events and output.
+ * Besides the login timeout and re-exchanges, it gives back the big
+ * buffers of a bulk stream once the connection has been idle a second. */
 void lsh_conn_tick(lsh_conn *c);
 /* The next time (config clock, ms) tick has work to do; UINT64_MAX none. */
 uint64_t lsh_conn_next_deadline(const lsh_conn *c);
@@ -265,10 +267,13 @@ void lsh_conn_disconnect(lsh_conn *c, uint32_t reason, const char *text);
  * the post-auth message filter. */
 void lsh_conn_set_authenticated(lsh_conn *c);
 
-/* The sticky error (0 if none) and its detail text. */
+/* The sticky error (0 if none) and its detail text ("" if none; valid
+ * until lsh_conn_free). */
 int lsh_conn_last_error(const lsh_conn *c, const char **detail);
 
-/* Negotiated names; NULL before the first kex. */
+/* Negotiated names; NULL before the first kex.  Valid until a key
+ * re-exchange negotiates other names, or lsh_conn_free (copy them to keep
+ * them longer). */
 enum lsh_conn_info {
     LSH_INFO_KEX,
     LSH_INFO_HOSTKEY,

@@ -12,6 +12,13 @@
 
 #define LSH_CONN_EVQ 16
 #define LSH_CONN_TEXT 512
+#define LSH_CONN_SERVICE_MAX 63 /* longest service name we request */
+/* Buffers: storage up to this size goes as soon as the buffer is empty
+ * (cheap to make again); bigger storage (a bulk stream's) stays while
+ * the stream flows and goes once the connection was idle for
+ * LSH_CONN_TRIM_MS (conn.c, release_idle and lsh_conn_tick). */
+#define LSH_CONN_KEEP_SMALL ((size_t)16 * 1024)
+#define LSH_CONN_TRIM_MS ((uint64_t)1000)
 #define LSH_CONN_IN_MAX ((size_t)2 * LSH_PKT_MAX + 65536)
 #define LSH_CONN_OUT_MAX ((size_t)64 * 1024 * 1024)
 #define LSH_CONN_HELD_MAX ((size_t)4 * 1024 * 1024)
@@ -59,18 +66,44 @@ typedef struct dir_keys {
     uint8_t mac_key[64];
 } dir_keys;
 
+/* An event waiting in the ring or being handed out.  Its text is either
+ * owned (a malloc'd copy, freed with the slot) or borrowed from storage
+ * that lives as long as the connection (c->detail, static strings);
+ * NULL stands for "". */
 typedef struct queued_event {
     lsh_event ev;
-    char text[LSH_CONN_TEXT];
+    char *text;
+    int owned;
 } queued_event;
+
+/* What only a running key exchange needs (kex_flow.c): allocated when
+ * it starts, freed (zeroed) when it ends. */
+typedef struct conn_kex {
+    const lsh_kex_method *method;
+    lsh_kex_state *kst;
+    lsh_buf client_pub, server_pub, K, hostkey_blob;
+    uint8_t H[64];
+    size_t hlen;
+    uint32_t gex_min, gex_n, gex_max;
+    int gex_old;
+} conn_kex;
+
+/* The names negotiated by the last key exchange (lsh_kex_result without
+ * its fixed arrays): pointers into one malloc'd block, NULL before it. */
+typedef struct conn_neg {
+    const char *kex, *hostkey, *cipher_c2s, *cipher_s2c, *mac_c2s, *mac_s2c,
+        *comp_c2s, *comp_s2c;
+    char *block;
+} conn_neg;
 
 struct lsh_conn {
     lsh_config cfg;
     int role;
 
-    /* Failure: sticky. */
+    /* Failure: sticky.  detail is allocated by the failure (NULL until
+     * then, or if that allocation failed). */
     int err;
-    char detail[LSH_CONN_TEXT];
+    char *detail;
     int closed;
 
     lsh_buf in, out, payload, scratch;
@@ -80,43 +113,46 @@ struct lsh_conn {
     /* Version exchange (version.c). */
     int version_done;
     int eof;
-    char our_version[LSH_VERSION_LINE_MAX + 1];
-    char peer_version[LSH_VERSION_LINE_MAX + 1];
+    /* Identification strings without CR LF (malloc'd).  peer_version has
+     * room for the longest line until the exchange is done, then only for
+     * the one received (conn.c). */
+    char *our_version;
+    char *peer_version;
     unsigned banner_lines;
 
-    /* Algorithm lists, resolved at creation (malloc'd). */
-    char *kex_list, *hostkey_list, *cipher_list, *mac_list, *comp_list;
+    /* Algorithm lists, resolved at creation: the static default list of
+     * the role when the config names none, else malloc'd (conn.c). */
+    const char *kex_list, *hostkey_list, *cipher_list, *mac_list,
+        *comp_list;
 
-    /* Key exchange (kex_flow.c). */
+    /* Key exchange (kex_flow.c).  The KEXINIT buffers hold storage only
+     * while an exchange runs (until its hash is computed). */
     lsh_buf my_kexinit, peer_kexinit;
     int kex_sent;          /* we sent KEXINIT for the running exchange */
     uint32_t kexinit_seqnr; /* the sequence number it went out with */
     int peer_kexinit_seen; /* the peer's KEXINIT for it arrived */
     enum kex_step step;
-    lsh_kex_result neg;
+    conn_neg neg;
     int have_neg;
-    const lsh_kex_method *method;
-    lsh_kex_state *kst;
-    lsh_buf client_pub, server_pub, K, hostkey_blob;
-    uint8_t H[64];
-    size_t hlen;
+    conn_kex *kx; /* while an exchange runs, else NULL */
     uint8_t session_id[64];
     size_t sid_len;
     int newkeys_sent, newkeys_received;
-    dir_keys pending_rx;
+    dir_keys *pending_rx; /* from our NEWKEYS to the peer's, else NULL */
     int first_kex_done;
     unsigned kex_count;
     int strict;
     int skip_next_kex_packet; /* peer guessed wrong (RFC 4253 §7) */
     unsigned packets_before_kexinit;
     lsh_key *peer_hostkey;    /* client: the key verified at first kex */
-    uint32_t gex_min, gex_n, gex_max;
-    int gex_old;
     uint64_t last_kex_ms;
     uint64_t kex_started_ms; /* when the running re-exchange began */
 
     /* Messages the upper layers sent during a key exchange. */
     lsh_buf held;
+
+    /* When big idle buffers go (lsh_conn_tick), 0: none is kept. */
+    uint64_t trim_at;
 
     /* RFC 8308 */
     int peer_ext_info;
@@ -124,9 +160,14 @@ struct lsh_conn {
     char *server_sig_algs;
     int peer_ping;
 
-    /* Services and authentication. */
+    /* Services and authentication.  auth_finished: the auth layer is done
+     * (client: SUCCESS arrived; server: SUCCESS sent) and has freed its
+     * state (auth/auth.c). */
     int authenticated;
-    char service[64];
+    int auth_finished;
+    /* The service requested / accepted: the static "ssh-userauth", or
+     * another name (malloc'd); NULL before. */
+    const char *service;
     int service_requested, service_accepted;
 
     uint64_t login_deadline;
@@ -136,9 +177,15 @@ struct lsh_conn {
     struct lsh_auth_state *auth;
     struct lsh_chan_state *chans;
 
-    /* Events: a ring, plus the message being handed out. */
-    queued_event evq[LSH_CONN_EVQ];
-    unsigned evhead, evcount;
+    /* Events: a ring of at most LSH_CONN_EVQ, allocated as it fills and
+     * freed when it empties, plus the event being handed out (its owned
+     * text is freed by the next lsh_conn_next_event).  closed_spill: the
+     * CLOSED event found no slot (allocation failure) and goes out once
+     * the ring is empty. */
+    queued_event *evq;
+    unsigned evcap, evhead, evcount;
+    int closed_spill;
+    uint32_t spill_reason;
     queued_event current;
 };
 
@@ -152,9 +199,19 @@ int lsh__conn_fail(lsh_conn *c, int code, uint32_t reason, const char *fmt,
                    ...) __attribute__((format(printf, 4, 5)));
 /* Encodes and queues one packet with the current outgoing keys. */
 int lsh__conn_send_now(lsh_conn *c, const uint8_t *payload, size_t n);
-/* Queues an event; text is copied.  Returns 0 or LSH_ENOMEM when full. */
+/* Queues an event; text is copied (at most LSH_CONN_TEXT - 1 bytes).
+ * Returns 0, or LSH_ENOMEM when full or out of memory. */
 int lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text);
+/* Makes ev the event of the message being handled (c->current) with a
+ * copy of text[0..n) (at most LSH_CONN_TEXT - 1 bytes; NULL or n == 0:
+ * none).  Returns 1, a handler's "event in c->current", or a negative
+ * code after lsh__conn_fail when the copy cannot be allocated. */
+int lsh__conn_emit(lsh_conn *c, const lsh_event *ev, const char *text,
+                   size_t n);
 void lsh__conn_flush_held(lsh_conn *c);
+/* A layer keeps big storage of a buffer between messages: lsh_conn_tick
+ * calls lsh__chan_trim once the connection was idle for a while. */
+void lsh__conn_trim_later(lsh_conn *c);
 
 /*
  * The layers above the transport.  conn.c routes messages 50-79 to the
@@ -174,6 +231,8 @@ void lsh__chan_free(lsh_conn *c);
 /* Called after output was acknowledged: the connection layer may queue
  * LSH_EV_CHAN_WRITABLE once its send backlog has drained. */
 void lsh__chan_on_drain(lsh_conn *c);
+/* The connection is idle: storage kept for a stream goes. */
+void lsh__chan_trim(lsh_conn *c);
 
 /* version.c: consumes the peer's identification (and banner) lines. */
 int lsh__version_process(lsh_conn *c);

@@ -12,13 +12,16 @@
 struct lsh_auth_state *
 lsh__auth_state(lsh_conn *c)
 {
-    if (c->auth == NULL) {
+    if (c->auth == NULL && !c->auth_finished) {
         c->auth = calloc(1, sizeof(*c->auth));
         if (c->auth == NULL) {
             return NULL;
         }
-        lsh__auth_client_init(&c->auth->cl);
-        lsh__auth_server_init(&c->auth->sv);
+        if (c->role == LSH_ROLE_CLIENT) {
+            lsh__auth_client_init(&c->auth->cl);
+        } else {
+            lsh__auth_server_init(&c->auth->sv);
+        }
     }
     return c->auth;
 }
@@ -29,16 +32,28 @@ lsh__auth_free(lsh_conn *c)
     if (c->auth == NULL) {
         return;
     }
-    lsh__auth_client_free(&c->auth->cl);
-    lsh__auth_server_free(&c->auth->sv);
+    if (c->role == LSH_ROLE_CLIENT) {
+        lsh__auth_client_free(&c->auth->cl);
+    } else {
+        lsh__auth_server_free(&c->auth->sv);
+    }
     lsh_freezero(c->auth, sizeof(*c->auth));
     c->auth = NULL;
+}
+
+void
+lsh__auth_finish(lsh_conn *c)
+{
+    lsh__auth_free(c);
+    c->auth_finished = 1;
 }
 
 int
 lsh__auth_on_message(lsh_conn *c, const uint8_t *p, size_t n)
 {
-    if (lsh__auth_state(c) == NULL) {
+    /* Once finished there is no state to make: each role answers late
+     * messages by itself. */
+    if (!c->auth_finished && lsh__auth_state(c) == NULL) {
         return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
                               "out of memory");
     }

@@ -16,25 +16,30 @@ typedef struct auth_span {
     size_t off, len;
 } auth_span;
 
+/*
+ * The state of a role lives while authentication runs and goes at
+ * SUCCESS, so what can be long (lists, names, prompts) is allocated to
+ * its size when it arrives rather than held in arrays of its maximum.
+ */
 typedef struct auth_client {
     enum lsh_auth_client_state st;
-    char user[LSH_AUTH_USER_MAX + 1];
-    char service[LSH_AUTH_NAME_MAX + 1];
+    char *user, *service; /* lsh_auth_client_start (malloc'd) */
     const char *method;  /* static name of the request out / in progress */
     int pk_signed;       /* the publickey request out carries a signature */
     char keyalg[LSH_AUTH_NAME_MAX + 1];
     char sigalg[LSH_AUTH_NAME_MAX + 1];
     lsh_buf blob;        /* publickey: the blob of the attempt */
     lsh_buf tosign;      /* string session_id || request (RFC 4252 §7) */
-    char methods[LSH_AUTH_METHODS_MAX + 1]; /* from the last FAILURE */
+    char *methods;       /* from the last FAILURE (malloc'd), or NULL */
     lsh_buf banner;
-    /* The prompts of the last INFO_REQUEST or PASSWD_CHANGEREQ. */
+    /* The prompts of the last INFO_REQUEST or PASSWD_CHANGEREQ; the
+     * three arrays (malloc'd) have room for n_prompts. */
     lsh_buf arena;
     auth_span name, instruction;
     size_t n_prompts;
-    auth_span prompt_at[LSH_AUTH_PROMPTS_MAX];
-    int echo[LSH_AUTH_PROMPTS_MAX];
-    lsh_auth_prompt view[LSH_AUTH_PROMPTS_MAX];
+    auth_span *prompt_at;
+    int *echo;
+    lsh_auth_prompt *view;
 } auth_client;
 
 /* What the pending server request is. */
@@ -49,16 +54,16 @@ enum srv_kind {
 };
 
 typedef struct auth_server {
-    char methods[LSH_AUTH_METHODS_MAX + 1];      /* set_methods */
-    char can_continue[LSH_AUTH_METHODS_MAX + 1]; /* last list sent */
+    /* Methods that can continue (set_methods, then the last list a
+     * FAILURE sent): malloc'd, NULL for the default list. */
+    char *can_continue;
     char *sig_algs;      /* NULL: the default list */
     unsigned max_tries, tries, requests;
-    int done;            /* accepted: later requests are ignored */
-    /* The first request's user and service (RFC 4252 §5). */
-    int have_user;
-    char user[LSH_AUTH_USER_MAX + 1];
+    /* The first request's user and service (RFC 4252 §5): one block,
+     * user NUL service NUL (malloc'd), NULL until then. */
+    char *user;
     size_t user_len;
-    char service[LSH_AUTH_NAME_MAX + 1];
+    const char *service; /* in the block behind user */
     /* The request waiting for the caller's answer. */
     enum srv_kind pending;
     int phase;           /* num of its event */
@@ -70,10 +75,12 @@ typedef struct auth_server {
     lsh_key *key;        /* publickey: the key, or the certified key */
     lsh_cert *cert;      /* publickey with a certificate, else NULL */
     lsh_key_sig_info sk;
+    /* keyboard-interactive responses: arrays (malloc'd) with room for
+     * the INFO_RESPONSE being handled, NULL otherwise. */
     size_t n_responses;
-    auth_span resp_at[LSH_AUTH_PROMPTS_MAX];
-    const char *resp_ptr[LSH_AUTH_PROMPTS_MAX];
-    size_t resp_len[LSH_AUTH_PROMPTS_MAX];
+    auth_span *resp_at;
+    const char **resp_ptr;
+    size_t *resp_len;
     /* keyboard-interactive: an INFO_REQUEST is out with this many
      * prompts. */
     int kbd_waiting;
@@ -84,15 +91,23 @@ typedef struct auth_server {
     unsigned qhead, qcount;
 } auth_server;
 
+/* One connection plays one role: only that half is ever used. */
 struct lsh_auth_state {
-    auth_client cl;
-    auth_server sv;
+    union {
+        auth_client cl;
+        auth_server sv;
+    };
 };
 
 /* auth.c */
-/* The layer's state, created on first use; NULL only on allocation
- * failure. */
+/* The layer's state, created on first use; NULL on allocation failure
+ * and once authentication finished (c->auth_finished: the state is
+ * freed then, see lsh__auth_finish). */
 struct lsh_auth_state *lsh__auth_state(lsh_conn *c);
+/* Authentication succeeded: frees the layer's state for good.  Later
+ * userauth messages and calls see c->auth_finished and get what the
+ * finished state gave them before (ignored, refused, LSH_ESTATE). */
+void lsh__auth_finish(lsh_conn *c);
 /* Appends s[0..n) and a NUL to the arena and records where. */
 int lsh__auth_arena_put(lsh_buf *arena, const void *s, size_t n,
                         auth_span *at);

@@ -19,6 +19,7 @@
  * packet after SUCCESS on, and our own next packet must be compressed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/mem.h"
@@ -35,6 +36,19 @@ lsh__auth_client_init(auth_client *cl)
     lsh_buf_init(&cl->arena, LSH_PKT_MAX);
 }
 
+/* Forgets the prompts of the last INFO_REQUEST. */
+static void
+free_prompts(auth_client *cl)
+{
+    free(cl->prompt_at);
+    free(cl->echo);
+    free(cl->view);
+    cl->prompt_at = NULL;
+    cl->echo = NULL;
+    cl->view = NULL;
+    cl->n_prompts = 0;
+}
+
 void
 lsh__auth_client_free(auth_client *cl)
 {
@@ -42,12 +56,23 @@ lsh__auth_client_free(auth_client *cl)
     lsh_buf_free(&cl->tosign);
     lsh_buf_free(&cl->banner);
     lsh_buf_free(&cl->arena);
+    free_prompts(cl);
+    free(cl->methods);
+    free(cl->user);
+    free(cl->service);
+    cl->methods = cl->user = cl->service = NULL;
 }
 
 enum lsh_auth_client_state
 lsh_auth_client_state(const lsh_conn *c)
 {
-    if (c->role != LSH_ROLE_CLIENT || c->auth == NULL) {
+    if (c->role != LSH_ROLE_CLIENT) {
+        return LSH_AUTH_C_IDLE;
+    }
+    if (c->auth_finished) {
+        return LSH_AUTH_C_DONE;
+    }
+    if (c->auth == NULL) {
         return LSH_AUTH_C_IDLE;
     }
     return c->auth->cl.st;
@@ -60,7 +85,8 @@ client_of(lsh_conn *c, auth_client **out)
     if (c->closed) {
         return c->err ? c->err : LSH_ECLOSED;
     }
-    if (c->role != LSH_ROLE_CLIENT) {
+    /* Done: every call is out of place (the state is gone). */
+    if (c->role != LSH_ROLE_CLIENT || c->auth_finished) {
         return LSH_ESTATE;
     }
     if (lsh__auth_state(c) == NULL) {
@@ -116,7 +142,7 @@ send_request(lsh_conn *c, auth_client *cl, lsh_buf *b, const char *method,
     cl->pk_signed = pk_signed;
     cl->st = LSH_AUTH_C_WAIT_REPLY;
     lsh_buf_reset(&cl->arena);
-    cl->n_prompts = 0;
+    free_prompts(cl);
     return 0;
 }
 
@@ -151,16 +177,21 @@ lsh_auth_client_start(lsh_conn *c, const char *user, const char *service)
         service[0] == '\0' || strlen(service) > LSH_AUTH_NAME_MAX) {
         return LSH_EINVAL;
     }
-    if (c->service_requested) {
-        /* The caller asked for the service itself: fine if it is ours. */
-        if (strcmp(c->service, "ssh-userauth") != 0) {
-            return LSH_ESTATE;
-        }
-    } else if ((r = lsh_conn_request_service(c, "ssh-userauth")) != 0) {
+    if (c->service_requested && strcmp(c->service, "ssh-userauth") != 0) {
+        /* The caller asked for another service itself. */
+        return LSH_ESTATE;
+    }
+    free(cl->user);
+    free(cl->service);
+    cl->user = strdup(user);
+    cl->service = strdup(service);
+    if (cl->user == NULL || cl->service == NULL) {
+        return LSH_ENOMEM; /* still IDLE: start may be called again */
+    }
+    if (!c->service_requested &&
+        (r = lsh_conn_request_service(c, "ssh-userauth")) != 0) {
         return r;
     }
-    snprintf(cl->user, sizeof(cl->user), "%s", user);
-    snprintf(cl->service, sizeof(cl->service), "%s", service);
     cl->st = LSH_AUTH_C_WAIT_SERVICE;
     if (c->service_accepted) {
         return send_none(c, cl);
@@ -588,11 +619,7 @@ unexpected(lsh_conn *c, const char *what)
 static int
 emit(lsh_conn *c, const lsh_event *ev, const char *text, size_t tlen)
 {
-    size_t k = tlen < LSH_CONN_TEXT - 1 ? tlen : LSH_CONN_TEXT - 1;
-    c->current.ev = *ev;
-    memcpy(c->current.text, text, k);
-    c->current.text[k] = '\0';
-    return 1;
+    return lsh__conn_emit(c, ev, text, tlen);
 }
 
 /* RFC 4252 §5.4 */
@@ -639,6 +666,11 @@ on_failure(lsh_conn *c, auth_client *cl, lsh_rd *rd)
         n > LSH_AUTH_METHODS_MAX) {
         return malformed(c, "SSH_MSG_USERAUTH_FAILURE");
     }
+    free(cl->methods);
+    if ((cl->methods = malloc(n + 1)) == NULL) {
+        return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
+                              "out of memory");
+    }
     memcpy(cl->methods, list, n);
     cl->methods[n] = '\0';
     cl->st = LSH_AUTH_C_READY;
@@ -651,19 +683,20 @@ static int
 on_success(lsh_conn *c, auth_client *cl, lsh_rd *rd)
 {
     lsh_event ev = {.type = LSH_EV_AUTH_RESULT, .code = 0, .name = ""};
+    const char *method;
     if (cl->st != LSH_AUTH_C_WAIT_REPLY) {
         return unexpected(c, "SSH_MSG_USERAUTH_SUCCESS");
     }
     if (lsh_rd_end(rd) != 0) {
         return malformed(c, "SSH_MSG_USERAUTH_SUCCESS");
     }
-    cl->st = LSH_AUTH_C_DONE;
     /* Delayed compression starts with the next packet each way. */
     lsh_conn_set_authenticated(c);
-    lsh_buf_free(&cl->tosign);
-    lsh_buf_free(&cl->arena);
-    cl->n_prompts = 0;
-    return emit(c, &ev, cl->method, strlen(cl->method));
+    /* Nothing of the layer is needed any more: its state goes (method
+     * names are static). */
+    method = cl->method;
+    lsh__auth_finish(c);
+    return emit(c, &ev, method, strlen(method));
 }
 
 /* RFC 4252 §7: SSH_MSG_USERAUTH_PK_OK echoes the algorithm and key. */
@@ -731,7 +764,7 @@ on_changereq(lsh_conn *c, auth_client *cl, lsh_rd *rd)
         return malformed(c, "SSH_MSG_USERAUTH_PASSWD_CHANGEREQ");
     }
     lsh_buf_reset(&cl->arena);
-    cl->n_prompts = 0;
+    free_prompts(cl);
     if (arena_text(cl, (const uint8_t *)"", 0, &cl->name) != 0 ||
         arena_text(cl, prompt, pl, &cl->instruction) != 0) {
         return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
@@ -764,9 +797,13 @@ on_info_request(lsh_conn *c, auth_client *cl, lsh_rd *rd)
                               num);
     }
     lsh_buf_reset(&cl->arena);
-    cl->n_prompts = 0;
+    free_prompts(cl);
     if (arena_text(cl, name, nl, &cl->name) != 0 ||
-        arena_text(cl, instr, il, &cl->instruction) != 0) {
+        arena_text(cl, instr, il, &cl->instruction) != 0 ||
+        (num > 0 &&
+         ((cl->prompt_at = calloc(num, sizeof(*cl->prompt_at))) == NULL ||
+          (cl->echo = calloc(num, sizeof(*cl->echo))) == NULL ||
+          (cl->view = calloc(num, sizeof(*cl->view))) == NULL))) {
         return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
                               "out of memory");
     }
@@ -814,16 +851,46 @@ on_method_message(lsh_conn *c, auth_client *cl, lsh_rd *rd)
     return unexpected(c, "userauth message 60");
 }
 
+/* After SUCCESS (the state is gone): a banner is checked and dropped,
+ * as on_banner does once done; the other answers belong to no request. */
+static int
+on_message_finished(lsh_conn *c, uint8_t type, lsh_rd *rd)
+{
+    const uint8_t *msg, *lang;
+    size_t ml, ll;
+    switch (type) {
+    case LSH_MSG_USERAUTH_BANNER:
+        if (lsh_rd_string(rd, &msg, &ml) != 0 ||
+            lsh_rd_string_max(rd, LSH_AUTH_NAME_MAX, &lang, &ll) != 0 ||
+            lsh_rd_end(rd) != 0) {
+            return malformed(c, "SSH_MSG_USERAUTH_BANNER");
+        }
+        return 0;
+    case LSH_MSG_USERAUTH_FAILURE:
+        return unexpected(c, "SSH_MSG_USERAUTH_FAILURE");
+    case LSH_MSG_USERAUTH_SUCCESS:
+        return unexpected(c, "SSH_MSG_USERAUTH_SUCCESS");
+    default:
+        return unexpected(c, "userauth message 60");
+    }
+}
+
 int
 lsh__auth_client_on_message(lsh_conn *c, const uint8_t *p, size_t n)
 {
-    auth_client *cl = &c->auth->cl;
+    auth_client *cl;
     lsh_rd rd;
     /* P-3: nothing of userauth before the server accepted the service. */
     if (!c->service_accepted) {
         return unexpected(c, "userauth message before SERVICE_ACCEPT");
     }
     lsh_rd_init(&rd, p + 1, n - 1);
+    if (c->auth_finished &&
+        (p[0] == LSH_MSG_USERAUTH_BANNER || p[0] == LSH_MSG_USERAUTH_FAILURE ||
+         p[0] == LSH_MSG_USERAUTH_SUCCESS || p[0] == 60)) {
+        return on_message_finished(c, p[0], &rd);
+    }
+    cl = c->auth_finished ? NULL : &c->auth->cl; /* NULL: default only */
     switch (p[0]) {
     case LSH_MSG_USERAUTH_BANNER:
         return on_banner(c, cl, &rd);

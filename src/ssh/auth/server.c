@@ -57,11 +57,41 @@ static const char CERT_SUFFIX[] = "-cert-v01@openssh.com";
 void
 lsh__auth_server_init(auth_server *sv)
 {
-    snprintf(sv->methods, sizeof(sv->methods), "%s", DEFAULT_METHODS);
-    snprintf(sv->can_continue, sizeof(sv->can_continue), "%s",
-             DEFAULT_METHODS);
+    sv->can_continue = NULL; /* DEFAULT_METHODS */
     sv->max_tries = LSH_AUTH_MAX_TRIES;
     lsh_buf_init(&sv->arena, LSH_PKT_MAX);
+}
+
+/* The methods that can continue. */
+static const char *
+continue_list(const auth_server *sv)
+{
+    return sv->can_continue != NULL ? sv->can_continue : DEFAULT_METHODS;
+}
+
+/* Replaces the methods that can continue with a copy of list (checked
+ * by the caller): 0 or LSH_ENOMEM (then nothing changed). */
+static int
+set_continue(auth_server *sv, const char *list)
+{
+    char *copy = strdup(list);
+    if (copy == NULL) {
+        return LSH_ENOMEM;
+    }
+    free(sv->can_continue);
+    sv->can_continue = copy;
+    return 0;
+}
+
+static void
+free_responses(auth_server *sv)
+{
+    free(sv->resp_at);
+    free((void *)sv->resp_ptr);
+    free(sv->resp_len);
+    sv->resp_at = NULL;
+    sv->resp_ptr = NULL;
+    sv->resp_len = NULL;
 }
 
 static void
@@ -76,6 +106,7 @@ clear_request(auth_server *sv)
     sv->cert = NULL;
     memset(&sv->sk, 0, sizeof(sv->sk));
     sv->n_responses = 0;
+    free_responses(sv);
     sv->kbd_waiting = 0;
 }
 
@@ -98,8 +129,18 @@ lsh__auth_server_free(auth_server *sv)
     lsh_buf_free(&sv->arena);
     free(sv->sig_algs);
     sv->sig_algs = NULL;
+    free(sv->can_continue);
+    sv->can_continue = NULL;
+    if (sv->user != NULL) {
+        lsh_freezero(sv->user, sv->user_len + 1 + strlen(sv->service) + 1);
+        sv->user = NULL;
+        sv->service = NULL;
+    }
 }
 
+/* Common checks of the calls: 0 and *out, or an error.  Once
+ * authentication finished the state is gone: 0 and *out == NULL (the
+ * settings calls then check their arguments and change nothing). */
 static int
 server_of(lsh_conn *c, auth_server **out)
 {
@@ -108,6 +149,10 @@ server_of(lsh_conn *c, auth_server **out)
     }
     if (c->role != LSH_ROLE_SERVER) {
         return LSH_ESTATE;
+    }
+    if (c->auth_finished) {
+        *out = NULL;
+        return 0;
     }
     if (lsh__auth_state(c) == NULL) {
         return LSH_ENOMEM;
@@ -141,9 +186,10 @@ lsh_auth_server_set_methods(lsh_conn *c, const char *methods)
             return LSH_EINVAL; /* hostbased and others: not implemented */
         }
     }
-    snprintf(sv->methods, sizeof(sv->methods), "%s", methods);
-    snprintf(sv->can_continue, sizeof(sv->can_continue), "%s", methods);
-    return 0;
+    if (sv == NULL) {
+        return 0;
+    }
+    return set_continue(sv, methods);
 }
 
 int
@@ -156,6 +202,9 @@ lsh_auth_server_set_max_tries(lsh_conn *c, unsigned n)
     }
     if (n < 1 || n > 1000) {
         return LSH_EINVAL;
+    }
+    if (sv == NULL) {
+        return 0;
     }
     sv->max_tries = n;
     return 0;
@@ -175,9 +224,15 @@ lsh_auth_server_set_sig_algs(lsh_conn *c, const char *algs)
             lsh_namelist_check(algs, strlen(algs)) != 0) {
             return LSH_EINVAL;
         }
+        if (sv == NULL) {
+            return 0;
+        }
         if ((copy = strdup(algs)) == NULL) {
             return LSH_ENOMEM;
         }
+    }
+    if (sv == NULL) {
+        return 0;
     }
     free(sv->sig_algs);
     sv->sig_algs = copy;
@@ -224,7 +279,7 @@ send_failure(lsh_conn *c, auth_server *sv, int partial)
     }
     lsh_buf_init(&b, LSH_AUTH_METHODS_MAX + 64);
     if ((r = lsh_buf_put_u8(&b, LSH_MSG_USERAUTH_FAILURE)) != 0 ||
-        (r = lsh_buf_put_cstring(&b, sv->can_continue)) != 0 ||
+        (r = lsh_buf_put_cstring(&b, continue_list(sv))) != 0 ||
         (r = lsh_buf_put_bool(&b, partial)) != 0) {
         lsh_buf_free(&b);
         return r;
@@ -315,7 +370,7 @@ check_head(lsh_conn *c, auth_server *sv, lsh_rd *rd, req_head *h)
     }
     /* wolfSSH TestUsernameChangeDisconnects: RFC 4252 §5 allows the
      * change, we refuse it (reliability-plan.md §2.2). */
-    if (sv->have_user) {
+    if (sv->user != NULL) {
         if (h->ul != sv->user_len || memcmp(h->user, sv->user, h->ul) != 0 ||
             h->sl != strlen(sv->service) ||
             memcmp(h->service, sv->service, h->sl) != 0) {
@@ -326,12 +381,16 @@ check_head(lsh_conn *c, auth_server *sv, lsh_rd *rd, req_head *h)
         }
         return 0;
     }
+    if ((sv->user = malloc(h->ul + 1 + h->sl + 1)) == NULL) {
+        return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
+                              "out of memory");
+    }
     memcpy(sv->user, h->user, h->ul);
     sv->user[h->ul] = '\0';
     sv->user_len = h->ul;
-    memcpy(sv->service, h->service, h->sl);
-    sv->service[h->sl] = '\0';
-    sv->have_user = 1;
+    memcpy(sv->user + h->ul + 1, h->service, h->sl);
+    sv->user[h->ul + 1 + h->sl] = '\0';
+    sv->service = sv->user + h->ul + 1;
     return 0;
 }
 
@@ -591,8 +650,8 @@ process(lsh_conn *c, auth_server *sv, const uint8_t *p, size_t n)
         return req_none(c, sv, &rd, &h);
     }
     if (m == NULL ||
-        !lsh_namelist_contains(sv->can_continue, strlen(sv->can_continue),
-                               m)) {
+        !lsh_namelist_contains(continue_list(sv),
+                               strlen(continue_list(sv)), m)) {
         /* hostbased, unknown methods and those that cannot continue. */
         if ((r = count_try(c, sv)) != 0) {
             return r;
@@ -612,7 +671,7 @@ process(lsh_conn *c, auth_server *sv, const uint8_t *p, size_t n)
 static int
 drain(lsh_conn *c, auth_server *sv)
 {
-    while (!c->closed && !sv->done && sv->pending == SK_NONE_PENDING &&
+    while (!c->closed && sv->pending == SK_NONE_PENDING &&
            sv->qcount > 0) {
         uint8_t *p = sv->queue[sv->qhead];
         size_t n = sv->queue_len[sv->qhead];
@@ -678,6 +737,16 @@ on_info_response(lsh_conn *c, auth_server *sv, const uint8_t *p, size_t n)
     }
     (void)lsh_buf_truncate(&sv->arena,
                            lsh_buf_len(&sv->arena) - sv->arena_base);
+    free_responses(sv);
+    if (num > 0 && ((sv->resp_at = calloc(num, sizeof(*sv->resp_at))) ==
+                        NULL ||
+                    (sv->resp_ptr = calloc(num, sizeof(*sv->resp_ptr))) ==
+                        NULL ||
+                    (sv->resp_len = calloc(num, sizeof(*sv->resp_len))) ==
+                        NULL)) {
+        return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
+                              "out of memory");
+    }
     for (uint32_t i = 0; i < num; i++) {
         const uint8_t *s;
         size_t sl;
@@ -712,11 +781,12 @@ on_info_response(lsh_conn *c, auth_server *sv, const uint8_t *p, size_t n)
 int
 lsh__auth_server_on_message(lsh_conn *c, const uint8_t *p, size_t n)
 {
-    auth_server *sv = &c->auth->sv;
+    auth_server *sv;
     /* RFC 4252 §5.1: requests after SUCCESS are silently ignored. */
-    if (sv->done) {
+    if (c->auth_finished) {
         return 0;
     }
+    sv = &c->auth->sv;
     /* P-3: no userauth message before the service was accepted. */
     if (!c->service_accepted) {
         return lsh__conn_fail(c, LSH_EUNEXPECTED,
@@ -744,7 +814,8 @@ pending_of(lsh_conn *c, auth_server **out)
     if (r != 0) {
         return r;
     }
-    return (*out)->pending == SK_NONE_PENDING ? LSH_ESTATE : 0;
+    return *out == NULL || (*out)->pending == SK_NONE_PENDING ? LSH_ESTATE
+                                                              : 0;
 }
 
 int
@@ -823,9 +894,9 @@ lsh_auth_server_accept(lsh_conn *c)
     if (sv->pending == SK_PK_QUERY) {
         return LSH_ESTATE;
     }
-    clear_request(sv);
-    clear_queue(sv);
-    sv->done = 1;
+    /* Done for good: the state goes (later requests are ignored, and
+     * the calls see c->auth_finished). */
+    lsh__auth_finish(c);
     held = lsh_buf_len(&c->held);
     if ((r = lsh_conn_send(c, &msg, 1)) != 0) {
         return r;
@@ -851,7 +922,9 @@ lsh_auth_server_reject(lsh_conn *c, const char *methods, int partial)
         if (n > LSH_AUTH_METHODS_MAX || lsh_namelist_check(methods, n) != 0) {
             return LSH_EINVAL;
         }
-        memcpy(sv->can_continue, methods, n + 1);
+        if (set_continue(sv, methods) != 0) {
+            return LSH_ENOMEM;
+        }
     }
     clear_request(sv);
     return answered(c, sv, send_failure(c, sv, partial != 0));
@@ -941,6 +1014,7 @@ lsh_auth_server_info_request(lsh_conn *c, const char *name,
     (void)lsh_buf_truncate(&sv->arena,
                            lsh_buf_len(&sv->arena) - sv->arena_base);
     sv->n_responses = 0;
+    free_responses(sv);
     sv->pending = SK_NONE_PENDING;
     if ((r = lsh__auth_send(c, &b)) != 0) {
         return r;
@@ -989,7 +1063,7 @@ lsh_auth_server_banner(lsh_conn *c, const char *text)
         return r;
     }
     /* RFC 4252 §5.4: after the protocol starts, before success. */
-    if (!c->service_accepted || sv->done) {
+    if (!c->service_accepted || sv == NULL) {
         return LSH_ESTATE;
     }
     if (text == NULL || strlen(text) > LSH_AUTH_BANNER_MAX) {

@@ -80,9 +80,10 @@ typedef struct chan {
     /* The peer's want_reply requests: ids in_first .. in_next-1. */
     uint32_t in_first, in_next;
     uint8_t in_state[LSH_CHAN_PENDING_MAX];
-    /* Ours: names of the requests waiting for a reply. */
+    /* Ours: names of the requests waiting for a reply, a ring of
+     * LSH_CHAN_OUTSTANDING_MAX made at the first and freed when empty. */
     uint32_t out_first, out_next;
-    char *out_name[LSH_CHAN_OUTSTANDING_MAX];
+    char **out_name;
 } chan;
 
 typedef struct greply {
@@ -98,10 +99,12 @@ struct lsh_chan_state {
     lsh_chan_limits lim;
     lsh_buf msg; /* the message being built */
     char name[LSH_CHAN_NAME_MAX + 1];
+    /* The reply rings for global requests: allocated when a request
+     * arrives / goes out, freed when the ring empties. */
     uint32_t gin_first, gin_next;
-    greply gin[LSH_GLOBAL_PENDING_MAX];
+    greply *gin;   /* LSH_GLOBAL_PENDING_MAX slots, or NULL */
     uint32_t gout_first, gout_next;
-    char *gout[LSH_GLOBAL_OUTSTANDING_MAX];
+    char **gout;   /* LSH_GLOBAL_OUTSTANDING_MAX slots, or NULL */
     unsigned keepalives;
     unsigned backlogged : 1, no_more_sessions : 1, sent_x11_req : 1,
         sent_agent_req : 1, sent_tcpip_forward : 1,
@@ -184,6 +187,7 @@ chan_free(chan_state *st, chan *ch)
     for (uint32_t i = ch->out_first; i != ch->out_next; i++) {
         free(ch->out_name[RING(i, LSH_CHAN_OUTSTANDING_MAX)]);
     }
+    free(ch->out_name);
     if (ch->session_in) {
         st->sessions_in--;
     }
@@ -194,6 +198,17 @@ chan_free(chan_state *st, chan *ch)
     }
     free(ch->type);
     free(ch);
+    if (st->count == 0) {
+        /* The last channel is gone: so go the table and the message
+         * buffer (zeroed: it held channel data), which an idle
+         * connection does not need.  lsh__chan_free's loop re-reads
+         * tabsize and stops. */
+        free(st->tab);
+        st->tab = NULL;
+        st->tabsize = 0;
+        st->hint = 0;
+        lsh_buf_free(&st->msg);
+    }
 }
 
 void
@@ -214,10 +229,20 @@ lsh__chan_free(lsh_conn *c)
     for (uint32_t i = st->gout_first; i != st->gout_next; i++) {
         free(st->gout[RING(i, LSH_GLOBAL_OUTSTANDING_MAX)]);
     }
+    free(st->gin);
+    free(st->gout);
     free(st->tab);
     lsh_buf_free(&st->msg);
     free(st);
     c->chans = NULL;
+}
+
+void
+lsh__chan_trim(lsh_conn *c)
+{
+    if (c->chans != NULL) {
+        lsh_buf_free(&c->chans->msg); /* zeroed: it held channel data */
+    }
 }
 
 /* Names (RFC 4251 §6: printable US-ASCII, at most 64 characters). */
@@ -334,7 +359,19 @@ msg_chan(chan_state *st, uint8_t type, uint32_t recipient)
 static int
 msg_send(lsh_conn *c, chan_state *st)
 {
-    return lsh_conn_send(c, lsh_buf_ptr(&st->msg), lsh_buf_len(&st->msg));
+    int r = lsh_conn_send(c, lsh_buf_ptr(&st->msg), lsh_buf_len(&st->msg));
+    /* The message is in the connection's output now.  A small buffer
+     * costs little to make again, so none is kept between messages (an
+     * idle connection holds nothing); a big one (channel data) stays for
+     * the next packet of the stream, until the connection has been idle
+     * a while (lsh__chan_trim).  Zeroed either way: it held channel
+     * data. */
+    if (st->count == 0 || st->msg.cap <= LSH_CONN_KEEP_SMALL) {
+        lsh_buf_free(&st->msg);
+    } else {
+        lsh__conn_trim_later(c);
+    }
+    return r;
 }
 
 /*
@@ -429,6 +466,12 @@ gin_push(lsh_conn *c, chan_state *st, uint8_t rs, uint32_t *id)
         return violation(c, "more than %u unanswered global requests",
                          LSH_GLOBAL_PENDING_MAX);
     }
+    if (st->gin == NULL &&
+        (st->gin = calloc(LSH_GLOBAL_PENDING_MAX, sizeof(*st->gin))) ==
+            NULL) {
+        return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
+                              "out of memory");
+    }
     g = &st->gin[RING(st->gin_next, LSH_GLOBAL_PENDING_MAX)];
     g->state = rs;
     g->data = NULL;
@@ -451,6 +494,16 @@ gin_send(lsh_conn *c, chan_state *st, int ok, const uint8_t *data,
     return send_owed(c, st, r);
 }
 
+/* Frees the ring of incoming global requests once all are answered. */
+static void
+gin_trim(chan_state *st)
+{
+    if (st->gin_first == st->gin_next) {
+        free(st->gin);
+        st->gin = NULL;
+    }
+}
+
 static int
 gin_flush(lsh_conn *c, chan_state *st)
 {
@@ -467,9 +520,11 @@ gin_flush(lsh_conn *c, chan_state *st)
         g->state = RS_WAIT;
         st->gin_first++;
         if (r != 0) {
+            gin_trim(st);
             return r;
         }
     }
+    gin_trim(st);
     return 0;
 }
 
@@ -481,9 +536,7 @@ typedef int (*msg_fn)(lsh_conn *c, chan_state *st, uint8_t type,
 static int
 emit(lsh_conn *c, const lsh_event *ev)
 {
-    c->current.ev = *ev;
-    c->current.text[0] = '\0';
-    return 1;
+    return lsh__conn_emit(c, ev, NULL, 0);
 }
 
 /* Reads the recipient channel of a channel message and finds it: it must
@@ -580,7 +633,10 @@ on_global_reply(lsh_conn *c, chan_state *st, uint8_t type, lsh_rd *rd)
     set_name(st, *slot, strlen(*slot));
     free(*slot);
     *slot = NULL;
-    st->gout_first++;
+    if (++st->gout_first == st->gout_next) {
+        free(st->gout);
+        st->gout = NULL;
+    }
     keepalive = strcmp(st->name, KEEPALIVE) == 0;
     if (keepalive && st->keepalives > 0) {
         st->keepalives--;
@@ -765,6 +821,7 @@ on_open_failure(lsh_conn *c, chan_state *st, uint8_t type, lsh_rd *rd)
     size_t dl, ll;
     chan *ch;
     int r;
+    char text[LSH_CONN_TEXT];
     lsh_event ev = {.type = LSH_EV_CHAN_OPEN_RESULT};
 
     if (lsh_rd_u32(rd, &id) != 0 || lsh_rd_u32(rd, &reason) != 0 ||
@@ -785,9 +842,8 @@ on_open_failure(lsh_conn *c, chan_state *st, uint8_t type, lsh_rd *rd)
     ev.code = LSH_EREFUSED;
     ev.num = reason;
     ev.name = st->name;
-    emit(c, &ev);
-    copy_text(c->current.text, sizeof(c->current.text), desc, dl);
-    return 1;
+    copy_text(text, sizeof(text), desc, dl);
+    return lsh__conn_emit(c, &ev, text, strlen(text));
 }
 
 /* RFC 4254 §5.2 */
@@ -972,6 +1028,10 @@ on_chan_reply(lsh_conn *c, chan_state *st, uint8_t type, lsh_rd *rd)
     set_name(st, *slot, strlen(*slot));
     free(*slot);
     *slot = NULL;
+    if (ch->out_first == ch->out_next) {
+        free(ch->out_name);
+        ch->out_name = NULL;
+    }
     if (ch->sent_close) {
         return 0;
     }
@@ -1013,10 +1073,8 @@ lsh__chan_on_message(lsh_conn *c, const uint8_t *p, size_t n)
         fn = handlers[p[0] - 80];
     }
     if (fn == NULL) {
-        c->current.ev =
-            (lsh_event){.type = LSH_EV_MESSAGE, .data = p, .len = n};
-        c->current.text[0] = '\0';
-        return 1;
+        lsh_event ev = {.type = LSH_EV_MESSAGE, .data = p, .len = n};
+        return lsh__conn_emit(c, &ev, NULL, 0);
     }
     if ((st = state(c)) == NULL) {
         return lsh__conn_fail(c, LSH_ENOMEM, LSH_DISCONNECT_BY_APPLICATION,
@@ -1406,8 +1464,13 @@ lsh_chan_request(lsh_conn *c, uint32_t id, const char *type, int want_reply,
         if (ch->out_next - ch->out_first >= LSH_CHAN_OUTSTANDING_MAX) {
             return LSH_EAGAIN;
         }
-        if ((copy = strdup(type)) == NULL) {
+        if (ch->out_name == NULL &&
+            (ch->out_name = calloc(LSH_CHAN_OUTSTANDING_MAX,
+                                   sizeof(*ch->out_name))) == NULL) {
             return LSH_ENOMEM;
+        }
+        if ((copy = strdup(type)) == NULL) {
+            return LSH_ENOMEM; /* the empty ring goes with the channel */
         }
     }
     if ((r = msg_chan(st, LSH_MSG_CHANNEL_REQUEST, ch->peer)) != 0 ||
@@ -1509,6 +1572,11 @@ lsh_global_request(lsh_conn *c, const char *name, int want_reply,
         if (st->gout_next - st->gout_first >= LSH_GLOBAL_OUTSTANDING_MAX) {
             return LSH_EAGAIN;
         }
+        if (st->gout == NULL &&
+            (st->gout = calloc(LSH_GLOBAL_OUTSTANDING_MAX,
+                               sizeof(*st->gout))) == NULL) {
+            return LSH_ENOMEM;
+        }
         if ((copy = strdup(name)) == NULL) {
             return LSH_ENOMEM;
         }
@@ -1520,6 +1588,10 @@ lsh_global_request(lsh_conn *c, const char *name, int want_reply,
         (n > 0 && (r = lsh_buf_put(&st->msg, data, n)) != 0) ||
         (r = msg_send(c, st)) != 0) {
         free(copy);
+        if (st->gout_first == st->gout_next) {
+            free(st->gout); /* allocated above for nothing */
+            st->gout = NULL;
+        }
         return r;
     }
     note_sent_request(st, name);
@@ -1543,7 +1615,11 @@ global_answer(lsh_conn *c, chan_state *st, uint32_t id, int ok,
         int r = gin_send(c, st, ok, data, n);
         g->state = RS_WAIT;
         st->gin_first++;
-        return r != 0 ? r : gin_flush(c, st);
+        if (r != 0) {
+            gin_trim(st);
+            return r;
+        }
+        return gin_flush(c, st);
     }
     if (ok && n > 0) {
         if ((g->data = malloc(n)) == NULL) {

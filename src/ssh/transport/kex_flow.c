@@ -37,6 +37,70 @@
 #define MSG_KEX_31 31
 #define REKEY_PACKETS ((uint64_t)1 << 31)
 
+/*
+ * What only a running exchange needs lives in c->kx (the method's state,
+ * the exchange values, K, K_S, H) and in the two KEXINIT buffers: made
+ * when the exchange starts, freed (zeroed: K and H are secret) when it
+ * ends, so that an established connection holds none of it.  A
+ * re-exchange builds each again from its messages.
+ */
+static int
+kex_state_make(lsh_conn *c)
+{
+    conn_kex *x;
+    if (c->kx != NULL) {
+        return 0;
+    }
+    if ((x = calloc(1, sizeof(*x))) == NULL) {
+        return LSH_ENOMEM;
+    }
+    lsh_buf_init(&x->client_pub, 4096);
+    lsh_buf_init(&x->server_pub, 4096);
+    lsh_buf_init(&x->K, 4096);
+    lsh_buf_init(&x->hostkey_blob, 64 * 1024);
+    c->kx = x;
+    return 0;
+}
+
+static void
+free_exchange_state(lsh_conn *c)
+{
+    conn_kex *x = c->kx;
+    lsh_buf_free(&c->my_kexinit);
+    lsh_buf_free(&c->peer_kexinit);
+    lsh_buf_free(&c->scratch);
+    if (x == NULL) {
+        return;
+    }
+    lsh_kex_state_free(x->kst);
+    lsh_buf_free(&x->client_pub);
+    lsh_buf_free(&x->server_pub);
+    lsh_buf_free(&x->K);
+    lsh_buf_free(&x->hostkey_blob);
+    lsh_freezero(x, sizeof(*x));
+    c->kx = NULL;
+}
+
+/* The exchange hash is computed (and, on a server, the reply built):
+ * what only went into it is not needed by this exchange any more. */
+static void
+drop_hash_inputs(lsh_conn *c)
+{
+    lsh_buf_free(&c->my_kexinit);
+    lsh_buf_free(&c->peer_kexinit);
+    lsh_buf_free(&c->kx->client_pub);
+    lsh_buf_free(&c->kx->server_pub);
+}
+
+static void
+drop_pending_rx(lsh_conn *c)
+{
+    if (c->pending_rx != NULL) {
+        lsh_freezero(c->pending_rx, sizeof(*c->pending_rx));
+        c->pending_rx = NULL;
+    }
+}
+
 int
 lsh__kex_in_progress(const lsh_conn *c)
 {
@@ -46,20 +110,12 @@ lsh__kex_in_progress(const lsh_conn *c)
 void
 lsh__kex_reset(lsh_conn *c)
 {
-    lsh_kex_state_free(c->kst);
-    c->kst = NULL;
-    c->method = NULL;
     c->step = KS_NONE;
     c->kex_sent = c->peer_kexinit_seen = 0;
     c->newkeys_sent = c->newkeys_received = 0;
     c->skip_next_kex_packet = 0;
-    lsh_buf_reset(&c->my_kexinit);
-    lsh_buf_reset(&c->peer_kexinit);
-    lsh_buf_reset(&c->client_pub);
-    lsh_buf_reset(&c->server_pub);
-    lsh_buf_reset(&c->K);
-    lsh_memzero(c->H, sizeof(c->H));
-    lsh_memzero(&c->pending_rx, sizeof(c->pending_rx));
+    free_exchange_state(c);
+    drop_pending_rx(c);
 }
 
 static int
@@ -89,6 +145,9 @@ lsh__kex_start(lsh_conn *c)
 
     if (c->kex_sent) {
         return 0;
+    }
+    if ((r = kex_state_make(c)) != 0) {
+        return c->version_done ? kex_fail(c, r, "cannot start") : r;
     }
     /* RFC 8308 §2.1 and strict kex: the signalling names go in the first
      * KEXINIT only. */
@@ -133,7 +192,7 @@ send_msg(lsh_conn *c, lsh_buf *b)
 }
 
 static size_t
-key_bytes_needed(const lsh_kex_result *n)
+key_bytes_needed(const conn_neg *n)
 {
     const lsh_cipher_info *ci[2] = {lsh_cipher_lookup(n->cipher_c2s),
                                     lsh_cipher_lookup(n->cipher_s2c)};
@@ -155,37 +214,77 @@ client_first_method_message(lsh_conn *c)
     lsh_buf *b = &c->scratch;
     int r;
     lsh_buf_reset(b);
-    if (c->method->kind == LSH_KEX_KIND_GEX) {
+    if (c->kx->method->kind == LSH_KEX_KIND_GEX) {
         /* RFC 4419 §3; min 2048 as RFC 8270 asks. */
-        c->gex_min = LSH_KEX_GEX_MIN_BITS;
-        c->gex_n = lsh_kex_gex_bits_for(key_bytes_needed(&c->neg));
-        c->gex_max = LSH_KEX_GEX_MAX_BITS;
-        c->gex_old = 0;
+        c->kx->gex_min = LSH_KEX_GEX_MIN_BITS;
+        c->kx->gex_n = lsh_kex_gex_bits_for(key_bytes_needed(&c->neg));
+        c->kx->gex_max = LSH_KEX_GEX_MAX_BITS;
+        c->kx->gex_old = 0;
         if ((r = lsh_buf_put_u8(b, LSH_MSG_KEX_DH_GEX_REQUEST)) != 0 ||
-            (r = lsh_buf_put_u32(b, c->gex_min)) != 0 ||
-            (r = lsh_buf_put_u32(b, c->gex_n)) != 0 ||
-            (r = lsh_buf_put_u32(b, c->gex_max)) != 0) {
+            (r = lsh_buf_put_u32(b, c->kx->gex_min)) != 0 ||
+            (r = lsh_buf_put_u32(b, c->kx->gex_n)) != 0 ||
+            (r = lsh_buf_put_u32(b, c->kx->gex_max)) != 0) {
             return kex_fail(c, r, "cannot build GEX_REQUEST");
         }
         c->step = KS_WAIT_GEX_GROUP;
         return send_msg(c, b);
     }
-    lsh_buf_reset(&c->client_pub);
-    if ((r = lsh_kex_client_init(c->kst, c->cfg.rng, c->cfg.rng_ctx,
-                                 &c->client_pub)) != 0 ||
+    lsh_buf_reset(&c->kx->client_pub);
+    if ((r = lsh_kex_client_init(c->kx->kst, c->cfg.rng, c->cfg.rng_ctx,
+                                 &c->kx->client_pub)) != 0 ||
         (r = lsh_buf_put_u8(b, MSG_KEX_30)) != 0 ||
-        (r = lsh_kex_put_pub(b, c->method, lsh_buf_ptr(&c->client_pub),
-                             lsh_buf_len(&c->client_pub))) != 0) {
+        (r = lsh_kex_put_pub(b, c->kx->method, lsh_buf_ptr(&c->kx->client_pub),
+                             lsh_buf_len(&c->kx->client_pub))) != 0) {
         return kex_fail(c, r, "cannot build the client's kex value");
     }
     c->step = KS_WAIT_REPLY;
     return send_msg(c, b);
 }
 
+/*
+ * Keeps the negotiated names in c->neg: one block for the eight of them
+ * instead of eight fixed arrays.  A re-exchange that agrees on the same
+ * names keeps the block (and the pointers lsh_conn_info gave out).
+ */
+static int
+keep_names(lsh_conn *c, const lsh_kex_result *res)
+{
+    const char *src[8] = {res->kex,        res->hostkey,  res->cipher_c2s,
+                          res->cipher_s2c, res->mac_c2s,  res->mac_s2c,
+                          res->comp_c2s,   res->comp_s2c};
+    const char **dst[8] = {&c->neg.kex,        &c->neg.hostkey,
+                           &c->neg.cipher_c2s, &c->neg.cipher_s2c,
+                           &c->neg.mac_c2s,    &c->neg.mac_s2c,
+                           &c->neg.comp_c2s,   &c->neg.comp_s2c};
+    size_t total = 0, at = 0;
+    int same = c->neg.block != NULL;
+    char *block;
+    for (int i = 0; i < 8; i++) {
+        total += strlen(src[i]) + 1;
+        same = same && strcmp(*dst[i], src[i]) == 0;
+    }
+    if (same) {
+        return 0;
+    }
+    if ((block = malloc(total)) == NULL) {
+        return LSH_ENOMEM;
+    }
+    for (int i = 0; i < 8; i++) {
+        size_t n = strlen(src[i]) + 1;
+        memcpy(block + at, src[i], n);
+        *dst[i] = block + at;
+        at += n;
+    }
+    free(c->neg.block);
+    c->neg.block = block;
+    return 0;
+}
+
 static int
 begin_method(lsh_conn *c)
 {
     lsh_kexinit mine, peer;
+    lsh_kex_result res;
     int r;
 
     if ((r = lsh_kexinit_parse(lsh_buf_ptr(&c->my_kexinit),
@@ -194,18 +293,21 @@ begin_method(lsh_conn *c)
                                lsh_buf_len(&c->peer_kexinit), &peer)) != 0) {
         return malformed(c, "SSH_MSG_KEXINIT");
     }
-    memset(&c->neg, 0, sizeof(c->neg));
+    memset(&res, 0, sizeof(res));
     r = c->role == LSH_ROLE_CLIENT
-            ? lsh_kex_negotiate(c->role, &mine, &peer, &c->neg)
-            : lsh_kex_negotiate(c->role, &peer, &mine, &c->neg);
+            ? lsh_kex_negotiate(c->role, &mine, &peer, &res)
+            : lsh_kex_negotiate(c->role, &peer, &mine, &res);
     if (r != 0) {
         return lsh__conn_fail(c, r, LSH_DISCONNECT_KEY_EXCHANGE_FAILED,
-                              "key exchange failed: %s", c->neg.detail);
+                              "key exchange failed: %s", res.detail);
+    }
+    if ((r = keep_names(c, &res)) != 0) {
+        return kex_fail(c, r, "cannot keep the negotiated names");
     }
     c->have_neg = 1;
     if (!c->first_kex_done) {
-        c->strict = c->neg.strict && !c->cfg.disable_strict_kex;
-        c->peer_ext_info = c->neg.peer_ext_info;
+        c->strict = res.strict && !c->cfg.disable_strict_kex;
+        c->peer_ext_info = res.peer_ext_info;
         if (c->strict && c->packets_before_kexinit > 0) {
             return lsh__conn_fail(c, LSH_EUNEXPECTED,
                                   LSH_DISCONNECT_PROTOCOL_ERROR,
@@ -213,14 +315,14 @@ begin_method(lsh_conn *c)
                                   "first packet");
         }
     }
-    c->skip_next_kex_packet = c->neg.guess_wrong;
-    c->method = lsh_kex_method_lookup(c->neg.kex);
-    if (c->method == NULL) {
+    c->skip_next_kex_packet = res.guess_wrong;
+    c->kx->method = lsh_kex_method_lookup(c->neg.kex);
+    if (c->kx->method == NULL) {
         return kex_fail(c, LSH_ENOALG, c->neg.kex);
     }
-    lsh_kex_state_free(c->kst);
-    c->kst = NULL;
-    if ((r = lsh_kex_state_new(c->method, &c->kst)) != 0) {
+    lsh_kex_state_free(c->kx->kst);
+    c->kx->kst = NULL;
+    if ((r = lsh_kex_state_new(c->kx->method, &c->kx->kst)) != 0) {
         return kex_fail(c, r, "cannot start the method");
     }
     lsh__conn_log(c, LSH_LOG_DEBUG,
@@ -232,7 +334,7 @@ begin_method(lsh_conn *c)
     if (c->role == LSH_ROLE_CLIENT) {
         return client_first_method_message(c);
     }
-    c->step = c->method->kind == LSH_KEX_KIND_GEX ? KS_WAIT_GEX_REQUEST
+    c->step = c->kx->method->kind == LSH_KEX_KIND_GEX ? KS_WAIT_GEX_REQUEST
                                                    : KS_WAIT_INIT;
     return 0;
 }
@@ -288,32 +390,33 @@ compute_hash(lsh_conn *c)
     in.i_c_len = lsh_buf_len(ic);
     in.i_s = lsh_buf_ptr(is);
     in.i_s_len = lsh_buf_len(is);
-    in.k_s = lsh_buf_ptr(&c->hostkey_blob);
-    in.k_s_len = lsh_buf_len(&c->hostkey_blob);
-    if (c->method->kind == LSH_KEX_KIND_GEX) {
-        in.gex_min = c->gex_min;
-        in.gex_n = c->gex_n;
-        in.gex_max = c->gex_max;
-        in.gex_old = c->gex_old;
-        if ((r = lsh_kex_state_group(c->kst, &in.gex_p, &in.gex_p_len,
+    in.k_s = lsh_buf_ptr(&c->kx->hostkey_blob);
+    in.k_s_len = lsh_buf_len(&c->kx->hostkey_blob);
+    if (c->kx->method->kind == LSH_KEX_KIND_GEX) {
+        in.gex_min = c->kx->gex_min;
+        in.gex_n = c->kx->gex_n;
+        in.gex_max = c->kx->gex_max;
+        in.gex_old = c->kx->gex_old;
+        if ((r = lsh_kex_state_group(c->kx->kst, &in.gex_p, &in.gex_p_len,
                                      &in.gex_g, &in.gex_g_len)) != 0) {
             return r;
         }
     }
-    in.client_pub = lsh_buf_ptr(&c->client_pub);
-    in.client_pub_len = lsh_buf_len(&c->client_pub);
-    in.server_pub = lsh_buf_ptr(&c->server_pub);
-    in.server_pub_len = lsh_buf_len(&c->server_pub);
-    in.k = lsh_buf_ptr(&c->K);
-    in.k_len = lsh_buf_len(&c->K);
-    c->hlen = sizeof(c->H);
-    if ((r = lsh_kex_exchange_hash(c->method, &in, c->H, &c->hlen)) != 0) {
+    in.client_pub = lsh_buf_ptr(&c->kx->client_pub);
+    in.client_pub_len = lsh_buf_len(&c->kx->client_pub);
+    in.server_pub = lsh_buf_ptr(&c->kx->server_pub);
+    in.server_pub_len = lsh_buf_len(&c->kx->server_pub);
+    in.k = lsh_buf_ptr(&c->kx->K);
+    in.k_len = lsh_buf_len(&c->kx->K);
+    c->kx->hlen = sizeof(c->kx->H);
+    if ((r = lsh_kex_exchange_hash(c->kx->method, &in, c->kx->H,
+                                   &c->kx->hlen)) != 0) {
         return r;
     }
     if (c->sid_len == 0) {
         /* RFC 4253 §7.2: the first H is the session identifier. */
-        memcpy(c->session_id, c->H, c->hlen);
-        c->sid_len = c->hlen;
+        memcpy(c->session_id, c->kx->H, c->kx->hlen);
+        c->sid_len = c->kx->hlen;
     }
     return 0;
 }
@@ -325,8 +428,8 @@ derive_dir(lsh_conn *c, dir_keys *d, const char *cipher, const char *mac,
 {
     const lsh_cipher_info *ci = lsh_cipher_lookup(cipher);
     const lsh_mac_info *mi = ci && ci->aead ? NULL : lsh_mac_lookup(mac);
-    const uint8_t *K = lsh_buf_ptr(&c->K);
-    size_t klen = lsh_buf_len(&c->K);
+    const uint8_t *K = lsh_buf_ptr(&c->kx->K);
+    size_t klen = lsh_buf_len(&c->kx->K);
     int r;
 
     if (ci == NULL || (!ci->aead && mi == NULL) ||
@@ -338,15 +441,15 @@ derive_dir(lsh_conn *c, dir_keys *d, const char *cipher, const char *mac,
     snprintf(d->mac, sizeof(d->mac), "%s", mac);
     snprintf(d->comp, sizeof(d->comp), "%s", comp);
     if ((ci->iv_len &&
-         (r = lsh_kex_derive(c->method, K, klen, c->H, c->hlen,
+         (r = lsh_kex_derive(c->kx->method, K, klen, c->kx->H, c->kx->hlen,
                              c->session_id, c->sid_len, l_iv, ci->iv_len,
                              d->iv)) != 0) ||
         (ci->key_len &&
-         (r = lsh_kex_derive(c->method, K, klen, c->H, c->hlen,
+         (r = lsh_kex_derive(c->kx->method, K, klen, c->kx->H, c->kx->hlen,
                              c->session_id, c->sid_len, l_key, ci->key_len,
                              d->key)) != 0) ||
         (mi && mi->key_len &&
-         (r = lsh_kex_derive(c->method, K, klen, c->H, c->hlen,
+         (r = lsh_kex_derive(c->kx->method, K, klen, c->kx->H, c->kx->hlen,
                              c->session_id, c->sid_len, l_mac, mi->key_len,
                              d->mac_key)) != 0)) {
         return r;
@@ -382,7 +485,7 @@ static int
 send_newkeys(lsh_conn *c)
 {
     dir_keys c2s, s2c, *tx;
-    const lsh_kex_result *n = &c->neg;
+    const conn_neg *n = &c->neg;
     uint8_t msg = LSH_MSG_NEWKEYS;
     int r;
 
@@ -396,8 +499,16 @@ send_newkeys(lsh_conn *c)
         lsh_memzero(&s2c, sizeof(s2c));
         return kex_fail(c, r, "cannot derive keys");
     }
+    lsh_buf_free(&c->kx->K); /* zeroed: the keys are all derived from it */
     tx = c->role == LSH_ROLE_CLIENT ? &c2s : &s2c;
-    c->pending_rx = c->role == LSH_ROLE_CLIENT ? s2c : c2s;
+    /* The incoming keys wait for the peer's NEWKEYS (only that long). */
+    drop_pending_rx(c);
+    if ((c->pending_rx = malloc(sizeof(*c->pending_rx))) == NULL) {
+        lsh_memzero(&c2s, sizeof(c2s));
+        lsh_memzero(&s2c, sizeof(s2c));
+        return kex_fail(c, LSH_ENOMEM, "cannot keep the incoming keys");
+    }
+    *c->pending_rx = c->role == LSH_ROLE_CLIENT ? s2c : c2s;
     r = lsh__conn_send_now(c, &msg, 1);
     if (r == 0) {
         r = lsh_pkt_dir_set_keys(&c->tx, 1, tx->cipher, tx->mac, tx->comp,
@@ -434,13 +545,10 @@ kex_complete(lsh_conn *c)
     c->first_kex_done = 1;
     c->kex_count++;
     c->last_kex_ms = lsh__conn_now(c);
-    lsh_kex_state_free(c->kst);
-    c->kst = NULL;
     c->kex_sent = c->peer_kexinit_seen = 0;
     c->newkeys_sent = c->newkeys_received = 0;
     c->step = KS_NONE;
-    lsh_buf_reset(&c->K);
-    lsh_memzero(c->H, sizeof(c->H));
+    free_exchange_state(c);
     if (first && c->role == LSH_ROLE_SERVER) {
         /* The client's EXT_INFO may be its next packet. */
         c->ext_info_window = 1;
@@ -456,19 +564,19 @@ int
 lsh__kex_on_newkeys(lsh_conn *c, const uint8_t *p, size_t n)
 {
     (void)p;
-    dir_keys *d = &c->pending_rx;
+    dir_keys *d = c->pending_rx;
     int r;
     if (n != 1) {
         return malformed(c, "SSH_MSG_NEWKEYS");
     }
-    if (!c->newkeys_sent || c->newkeys_received) {
+    if (!c->newkeys_sent || c->newkeys_received || d == NULL) {
         return lsh__conn_fail(c, LSH_EUNEXPECTED,
                               LSH_DISCONNECT_PROTOCOL_ERROR,
                               "SSH_MSG_NEWKEYS out of sequence");
     }
     r = lsh_pkt_dir_set_keys(&c->rx, 0, d->cipher, d->mac, d->comp, d->key,
                              d->iv, d->mac_key);
-    lsh_memzero(d, sizeof(*d));
+    drop_pending_rx(c);
     if (r != 0) {
         return kex_fail(c, r, "cannot take new keys into use");
     }
@@ -497,20 +605,20 @@ client_on_gex_group(lsh_conn *c, lsh_rd *rd)
      * would cost seconds on the event loop for 8192-bit groups, and the
      * server picks the group for its own connection): size, oddness and
      * the generator's range are checked. */
-    if ((r = lsh_kex_gex_check_group(c->gex_min, c->gex_n, c->gex_max, pp,
-                                     plen, g, glen,
+    if ((r = lsh_kex_gex_check_group(c->kx->gex_min, c->kx->gex_n,
+                                     c->kx->gex_max, pp, plen, g, glen,
                                      LSH_KEX_GEX_SKIP_PRIME)) != 0 ||
-        (r = lsh_kex_state_set_group(c->kst, pp, plen, g, glen)) != 0) {
+        (r = lsh_kex_state_set_group(c->kx->kst, pp, plen, g, glen)) != 0) {
         return kex_fail(c, r, "unacceptable group from the server");
     }
-    lsh_buf_reset(&c->client_pub);
+    lsh_buf_reset(&c->kx->client_pub);
     lsh_buf_reset(&c->scratch);
-    if ((r = lsh_kex_client_init(c->kst, c->cfg.rng, c->cfg.rng_ctx,
-                                 &c->client_pub)) != 0 ||
+    if ((r = lsh_kex_client_init(c->kx->kst, c->cfg.rng, c->cfg.rng_ctx,
+                                 &c->kx->client_pub)) != 0 ||
         (r = lsh_buf_put_u8(&c->scratch, LSH_MSG_KEX_DH_GEX_INIT)) != 0 ||
-        (r = lsh_kex_put_pub(&c->scratch, c->method,
-                             lsh_buf_ptr(&c->client_pub),
-                             lsh_buf_len(&c->client_pub))) != 0) {
+        (r = lsh_kex_put_pub(&c->scratch, c->kx->method,
+                             lsh_buf_ptr(&c->kx->client_pub),
+                             lsh_buf_len(&c->kx->client_pub))) != 0) {
         return kex_fail(c, r, "cannot build GEX_INIT");
     }
     c->step = KS_WAIT_GEX_REPLY;
@@ -563,7 +671,7 @@ client_on_reply(lsh_conn *c, lsh_rd *rd)
     int r;
 
     if (lsh_rd_string(rd, &ks, &kslen) != 0 ||
-        lsh_kex_get_pub(rd, c->method, &spub, &spublen) != 0 ||
+        lsh_kex_get_pub(rd, c->kx->method, &spub, &spublen) != 0 ||
         lsh_rd_string(rd, &sig, &siglen) != 0 || lsh_rd_end(rd) != 0) {
         return malformed(c, "key exchange reply");
     }
@@ -575,24 +683,28 @@ client_on_reply(lsh_conn *c, lsh_rd *rd)
         return kex_fail(c, LSH_EKEYTYPE,
                         "host key does not match the negotiated algorithm");
     }
-    lsh_buf_reset(&c->hostkey_blob);
-    lsh_buf_reset(&c->server_pub);
-    lsh_buf_reset(&c->K);
-    if ((r = lsh_buf_put(&c->hostkey_blob, ks, kslen)) != 0 ||
-        (r = lsh_buf_put(&c->server_pub, spub, spublen)) != 0 ||
-        (r = lsh_kex_client_finish(c->kst, spub, spublen, &c->K)) != 0 ||
+    lsh_buf_reset(&c->kx->hostkey_blob);
+    lsh_buf_reset(&c->kx->server_pub);
+    lsh_buf_reset(&c->kx->K);
+    if ((r = lsh_buf_put(&c->kx->hostkey_blob, ks, kslen)) != 0 ||
+        (r = lsh_buf_put(&c->kx->server_pub, spub, spublen)) != 0 ||
+        (r = lsh_kex_client_finish(c->kx->kst, spub, spublen,
+                                   &c->kx->K)) != 0 ||
         (r = compute_hash(c)) != 0) {
         lsh_key_free(key);
         return kex_fail(c, r, "invalid server key exchange value");
     }
     /* RFC 4253 §8: the signature of H by the host key proves the server
      * holds it. */
-    if ((r = lsh_key_verify(key, sigalg, sig, siglen, c->H, c->hlen)) != 0) {
+    if ((r = lsh_key_verify(key, sigalg, sig, siglen, c->kx->H,
+                            c->kx->hlen)) != 0) {
         lsh_key_free(key);
         return kex_fail(c, LSH_EBADSIG,
                         "the server's signature of the exchange hash does "
                         "not verify");
     }
+    /* K_S stays for the LSH_EV_HOSTKEY event (until kex_complete). */
+    drop_hash_inputs(c);
     if (c->first_kex_done) {
         /* A re-exchange must present the key verified the first time. */
         int same = c->peer_hostkey && lsh_key_equal_public(key,
@@ -613,8 +725,8 @@ client_on_reply(lsh_conn *c, lsh_rd *rd)
         fp[0] = '\0';
     }
     ev.key = key;
-    ev.data = lsh_buf_ptr(&c->hostkey_blob);
-    ev.len = lsh_buf_len(&c->hostkey_blob);
+    ev.data = lsh_buf_ptr(&c->kx->hostkey_blob);
+    ev.len = lsh_buf_len(&c->kx->hostkey_blob);
     (void)lsh__conn_event(c, &ev, fp);
     return 0;
 }
@@ -741,19 +853,19 @@ server_on_gex_request(lsh_conn *c, lsh_rd *rd, int old)
     int r;
     if (old) {
         /* RFC 4419 §5: only n; treat the range as [n, n]. */
-        if (lsh_rd_u32(rd, &c->gex_n) != 0 || lsh_rd_end(rd) != 0) {
+        if (lsh_rd_u32(rd, &c->kx->gex_n) != 0 || lsh_rd_end(rd) != 0) {
             return malformed(c, "SSH_MSG_KEX_DH_GEX_REQUEST_OLD");
         }
-        c->gex_min = c->gex_max = c->gex_n;
-    } else if (lsh_rd_u32(rd, &c->gex_min) != 0 ||
-               lsh_rd_u32(rd, &c->gex_n) != 0 ||
-               lsh_rd_u32(rd, &c->gex_max) != 0 || lsh_rd_end(rd) != 0) {
+        c->kx->gex_min = c->kx->gex_max = c->kx->gex_n;
+    } else if (lsh_rd_u32(rd, &c->kx->gex_min) != 0 ||
+               lsh_rd_u32(rd, &c->kx->gex_n) != 0 ||
+               lsh_rd_u32(rd, &c->kx->gex_max) != 0 || lsh_rd_end(rd) != 0) {
         return malformed(c, "SSH_MSG_KEX_DH_GEX_REQUEST");
     }
-    c->gex_old = old;
-    if ((r = lsh_kex_gex_choose(c->gex_min, c->gex_n, c->gex_max, 0,
-                                &grp)) != 0 ||
-        (r = lsh_kex_state_use_group(c->kst, grp)) != 0) {
+    c->kx->gex_old = old;
+    if ((r = lsh_kex_gex_choose(c->kx->gex_min, c->kx->gex_n,
+                                c->kx->gex_max, 0, &grp)) != 0 ||
+        (r = lsh_kex_state_use_group(c->kx->kst, grp)) != 0) {
         return kex_fail(c, r, "no group in the requested size range");
     }
     lsh_buf_reset(&c->scratch);
@@ -777,21 +889,21 @@ server_on_init(lsh_conn *c, lsh_rd *rd, uint8_t reply_type)
     lsh_buf *b = &c->scratch;
     int r;
 
-    if (lsh_kex_get_pub(rd, c->method, &cpub, &cpublen) != 0 ||
+    if (lsh_kex_get_pub(rd, c->kx->method, &cpub, &cpublen) != 0 ||
         lsh_rd_end(rd) != 0) {
         return malformed(c, "client key exchange value");
     }
     if (hk == NULL) {
         return kex_fail(c, LSH_ENOALG, "no host key for the algorithm");
     }
-    lsh_buf_reset(&c->client_pub);
-    lsh_buf_reset(&c->server_pub);
-    lsh_buf_reset(&c->K);
-    lsh_buf_reset(&c->hostkey_blob);
-    if ((r = lsh_buf_put(&c->client_pub, cpub, cpublen)) != 0 ||
-        (r = lsh_kex_server_reply(c->kst, cpub, cpublen, c->cfg.rng,
-                                  c->cfg.rng_ctx, &c->server_pub,
-                                  &c->K)) != 0) {
+    lsh_buf_reset(&c->kx->client_pub);
+    lsh_buf_reset(&c->kx->server_pub);
+    lsh_buf_reset(&c->kx->K);
+    lsh_buf_reset(&c->kx->hostkey_blob);
+    if ((r = lsh_buf_put(&c->kx->client_pub, cpub, cpublen)) != 0 ||
+        (r = lsh_kex_server_reply(c->kx->kst, cpub, cpublen, c->cfg.rng,
+                                  c->cfg.rng_ctx, &c->kx->server_pub,
+                                  &c->kx->K)) != 0) {
         return kex_fail(c, r, "invalid client key exchange value");
     }
     /* K_S: the host key, or for a certificate algorithm the certificate
@@ -799,30 +911,32 @@ server_on_init(lsh_conn *c, lsh_rd *rd, uint8_t reply_type)
     if (cert != NULL) {
         size_t cl;
         const uint8_t *cb = lsh_cert_blob(cert, &cl);
-        r = lsh_buf_put(&c->hostkey_blob, cb, cl);
+        r = lsh_buf_put(&c->kx->hostkey_blob, cb, cl);
     } else {
-        r = lsh_key_to_blob(hk, &c->hostkey_blob);
+        r = lsh_key_to_blob(hk, &c->kx->hostkey_blob);
     }
     if (r != 0 || (r = compute_hash(c)) != 0) {
         return kex_fail(c, r, "cannot compute the exchange hash");
     }
     lsh_buf_reset(b);
     if ((r = lsh_buf_put_u8(b, reply_type)) != 0 ||
-        (r = lsh_buf_put_stringb(b, &c->hostkey_blob)) != 0 ||
-        (r = lsh_kex_put_pub(b, c->method, lsh_buf_ptr(&c->server_pub),
-                             lsh_buf_len(&c->server_pub))) != 0) {
+        (r = lsh_buf_put_stringb(b, &c->kx->hostkey_blob)) != 0 ||
+        (r = lsh_kex_put_pub(b, c->kx->method, lsh_buf_ptr(&c->kx->server_pub),
+                             lsh_buf_len(&c->kx->server_pub))) != 0) {
         return kex_fail(c, r, "cannot build the reply");
     }
     {
         /* The signature is a string holding the signature blob. */
         size_t at = lsh_buf_len(b);
         if ((r = lsh_buf_put_u32(b, 0)) != 0 ||
-            (r = lsh_key_sign(hk, sigalg, c->H, c->hlen, b)) != 0 ||
+            (r = lsh_key_sign(hk, sigalg, c->kx->H, c->kx->hlen, b)) != 0 ||
             (r = lsh_buf_poke_u32(b, at, (uint32_t)(lsh_buf_len(b) - at -
                                                     4))) != 0) {
             return kex_fail(c, r, "cannot sign the exchange hash");
         }
     }
+    drop_hash_inputs(c);
+    lsh_buf_free(&c->kx->hostkey_blob);
     if ((r = send_msg(c, b)) != 0) {
         return r;
     }
