@@ -31,11 +31,17 @@ end
 
 local function name_list(v, what)
   if v == nil then return nil end
-  if type(v) == "string" then return v end
-  if type(v) ~= "table" then
+  if type(v) == "table" then
+    v = table.concat(v, ",")
+  elseif type(v) ~= "string" then
     error(what .. " must be a string or a list of names", 4)
   end
-  return table.concat(v, ",")
+  -- RFC 4251 §5 name-list: non-empty names, no blanks.
+  if not v:match("^[^,%s]+$") and not v:match("^[^,%s]+,[^%s]*[^,%s]$") or
+     v:find(",,", 1, true) then
+    error(("%s: not a list of algorithm names: '%s'"):format(what, v), 4)
+  end
+  return v
 end
 
 local function list_of(v)
@@ -93,6 +99,7 @@ local function core_options(o)
     compression_algs = o.compression_algs == false and "none"
       or name_list(o.compression_algs, "compression_algs"),
     client_version = o.client_version,
+    signature_algs = name_list(o.signature_algs, "signature_algs"),
     rekey_bytes = parse_size(o.rekey_bytes, "rekey_bytes"),
     rekey_seconds = rekey_seconds and math.floor(rekey_seconds) or nil,
     login_timeout_ms = ms(o.login_timeout, "login_timeout"),

@@ -527,6 +527,7 @@ local function core_options(o, host_keys)
     encryption_algs = name_list(o.encryption_algs),
     mac_algs = name_list(o.mac_algs),
     compression_algs = name_list(o.compression_algs),
+    signature_algs = name_list(o.signature_algs),
     server_version = o.server_version,
     rekey_bytes = o.rekey_bytes,
     rekey_seconds = o.rekey_seconds,

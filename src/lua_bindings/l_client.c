@@ -908,6 +908,7 @@ l_connect(lua_State *L)
     cfg.mac_algs = keep_opt(L, 3, "mac_algs", box, 3);
     cfg.compression_algs = keep_opt(L, 3, "compression_algs", box, 4);
     cfg.software_version = keep_opt(L, 3, "client_version", box, 5);
+    cfg.sig_algs = keep_opt(L, 3, "signature_algs", box, 7);
     cfg.rekey_bytes = (uint64_t)int_opt(L, 3, "rekey_bytes", 0);
     cfg.rekey_seconds = (uint64_t)int_opt(L, 3, "rekey_seconds", 0);
     cfg.login_timeout_ms = (uint64_t)int_opt(L, 3, "login_timeout_ms", 0);

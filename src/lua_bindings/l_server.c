@@ -24,6 +24,7 @@
 #include <lauxlib.h>
 
 #include "common/error.h"
+#include "common/rd.h"
 #include "lua_bindings/l_client.h"
 #include "lua_bindings/l_error.h"
 #include "lua_bindings/l_key.h"
@@ -229,6 +230,13 @@ l_listen(lua_State *L)
     cfg.rekey_seconds = (uint64_t)int_field(L, 3, "rekey_seconds", 0);
     cfg.login_timeout_ms = (uint64_t)int_field(L, 3, "login_timeout_ms", 0);
     ls->scfg.methods = keep_str(L, 3, "auth_methods", ls, 6);
+    cfg.sig_algs = keep_str(L, 3, "signature_algs", ls, 7);
+    if (cfg.sig_algs != NULL &&
+        (cfg.sig_algs[0] == '\0' ||
+         lsh_namelist_check(cfg.sig_algs, strlen(cfg.sig_algs)) != 0)) {
+        return luaL_error(L, "signature_algs: not a list of algorithm "
+                             "names: '%s'", cfg.sig_algs);
+    }
     ls->scfg.max_auth_tries = (unsigned)int_field(L, 3, "max_auth_tries", 0);
     ls->scfg.window = (uint32_t)int_field(L, 3, "window", 0);
     ls->scfg.max_packet = (uint32_t)int_field(L, 3, "max_pktsize", 0);

@@ -357,6 +357,25 @@ filter_hostkey_algs(lsh_conn *c, const char *deflt)
     return outlen > 0 ? 0 : LSH_ENOALG;
 }
 
+/* lsh_config.sig_algs: a name-list (RFC 4251 §5) of at most
+ * LSH_SIG_ALGS_MAX bytes, copied. */
+static int
+keep_sig_algs(lsh_conn *c, const char *algs)
+{
+    size_t n;
+    if (algs == NULL) {
+        return 0;
+    }
+    n = strlen(algs);
+    if (n == 0 || n > LSH_SIG_ALGS_MAX || lsh_namelist_check(algs, n) != 0) {
+        return LSH_EINVAL;
+    }
+    if ((c->sig_algs = strdup(algs)) == NULL) {
+        return LSH_ENOMEM;
+    }
+    return 0;
+}
+
 static int
 resolve_lists(lsh_conn *c)
 {
@@ -470,13 +489,15 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
         memcpy(c->our_version + 8, tmp, strlen(tmp) + 1);
     }
     if ((r = lsh__kex_hold_host_certs(c, cfg->host_certs,
-                                      cfg->n_host_certs)) == 0) {
+                                      cfg->n_host_certs)) == 0 &&
+        (r = keep_sig_algs(c, cfg->sig_algs)) == 0) {
         r = resolve_lists(c);
     }
     /* The caller's strings are not kept: the lists are resolved copies. */
     c->cfg.kex_algs = c->cfg.host_key_algs = NULL;
     c->cfg.encryption_algs = c->cfg.mac_algs = NULL;
     c->cfg.compression_algs = c->cfg.software_version = NULL;
+    c->cfg.sig_algs = NULL;
     if (r != 0 || (r = lsh__version_make(c)) != 0 ||
         (r = lsh__kex_start(c)) != 0) {
         lsh_conn_free(c);
@@ -512,6 +533,7 @@ lsh_conn_free(lsh_conn *c)
     lsh_buf_free(&c->peer_kexinit);
     free_lists(c);
     free(c->server_sig_algs);
+    free(c->sig_algs);
     free(c->neg.block);
     if (c->service != USERAUTH) {
         free((char *)c->service);

@@ -104,6 +104,17 @@ typedef struct lsh_config {
     const char *mac_algs;
     const char *compression_algs;
 
+    /*
+     * Public key signature algorithms (AsyncSSH's signature_algs), a
+     * plain comma-separated list; NULL: the defaults (LSH_DEFAULT_SIG_ALGS:
+     * no SHA-1 ssh-rsa, no DSA).  Server: advertised in server-sig-algs
+     * (RFC 8308 §3.1) and the only ones publickey auth accepts (plus the
+     * certificate algorithms of the listed ones).  Client: the RSA hash
+     * is picked among these (RFC 8332 §3.3), and a key whose algorithm is
+     * not listed is never offered (lsh_auth_client_keyalg: LSH_ENOALG).
+     */
+    const char *sig_algs;
+
     uint64_t rekey_bytes;       /* 0: 1 GiB */
     uint64_t rekey_seconds;     /* 0: 3600 */
     uint64_t login_timeout_ms;  /* 0: 120 s; until set_authenticated */

@@ -22,6 +22,14 @@
 #define LSH_CONN_IN_MAX ((size_t)2 * LSH_PKT_MAX + 65536)
 #define LSH_CONN_OUT_MAX ((size_t)64 * 1024 * 1024)
 #define LSH_CONN_HELD_MAX ((size_t)4 * 1024 * 1024)
+/* lsh_config.sig_algs: longest list taken, and the default (what OpenSSH
+ * advertises in server-sig-algs, RFC 8308 §3.1: no SHA-1 ssh-rsa, no
+ * DSA).  Certificates of these key types are taken as well. */
+#define LSH_SIG_ALGS_MAX 4096
+#define LSH_DEFAULT_SIG_ALGS                                              \
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"                \
+    "ecdsa-sha2-nistp521,ssh-ed448,rsa-sha2-512,rsa-sha2-256,"            \
+    "sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com"
 #define LSH_VERSION_LINE_MAX 255      /* RFC 4253 §4.2, CR LF included */
 #define LSH_BANNER_LINE_MAX 8192
 #define LSH_BANNER_LINES_MAX 1024
@@ -158,6 +166,7 @@ struct lsh_conn {
     int peer_ext_info;
     int ext_info_window; /* the next packet may be EXT_INFO */
     char *server_sig_algs;
+    char *sig_algs; /* lsh_config.sig_algs, copied; NULL: the defaults */
     int peer_ping;
 
     /* Services and authentication.  auth_finished: the auth layer is done

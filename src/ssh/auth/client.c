@@ -27,6 +27,8 @@
 
 static const char CERT_SUFFIX[] = "-cert-v01@openssh.com";
 
+static int plain_sigalg(const char *keyalg, char *out, size_t outlen);
+
 void
 lsh__auth_client_init(auth_client *cl)
 {
@@ -271,6 +273,7 @@ lsh_auth_client_keyalg(const lsh_conn *c, const uint8_t *blob, size_t n,
     size_t nl;
     lsh_rd rd;
     const char *ssa, *pick = NULL;
+    char plain[LSH_AUTH_NAME_MAX + 1];
     int cert, w;
 
     lsh_rd_init(&rd, blob, n);
@@ -283,16 +286,28 @@ lsh_auth_client_keyalg(const lsh_conn *c, const uint8_t *blob, size_t n,
           (cert && nl == 7 + strlen(CERT_SUFFIX) &&
            memcmp(name, "ssh-rsa", 7) == 0))) {
         w = snprintf(out, outlen, "%.*s", (int)nl, (const char *)name);
-        return w < 0 || (size_t)w >= outlen ? LSH_ETOOLARGE : 0;
+        if (w < 0 || (size_t)w >= outlen) {
+            return LSH_ETOOLARGE;
+        }
+        /* signature_algs names plain algorithms: a certificate's is its
+         * key's (PROTOCOL.certkeys). */
+        if (c->sig_algs != NULL &&
+            (plain_sigalg(out, plain, sizeof(plain)) != 0 ||
+             !lsh_namelist_contains(c->sig_algs, strlen(c->sig_algs),
+                                    plain))) {
+            return LSH_ENOALG;
+        }
+        return 0;
     }
     /* RFC 8332 §3.3: without server-sig-algs, ssh-rsa; with it, the best
-     * RSA algorithm it lists. */
+     * RSA algorithm it lists.  signature_algs, when set, limits both. */
     ssa = lsh_conn_info(c, LSH_INFO_SERVER_SIG_ALGS);
-    if (ssa == NULL) {
-        pick = "ssh-rsa";
-    }
-    for (size_t i = 0; pick == NULL && i < 3; i++) {
-        if (lsh_namelist_contains(ssa, strlen(ssa), rsa_pref[i])) {
+    for (size_t i = ssa == NULL ? 2 : 0; pick == NULL && i < 3; i++) {
+        if ((ssa == NULL || lsh_namelist_contains(ssa, strlen(ssa),
+                                                  rsa_pref[i])) &&
+            (c->sig_algs == NULL ||
+             lsh_namelist_contains(c->sig_algs, strlen(c->sig_algs),
+                                   rsa_pref[i]))) {
             pick = rsa_pref[i];
         }
     }

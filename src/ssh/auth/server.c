@@ -45,13 +45,6 @@
 
 #define DEFAULT_METHODS "publickey,password,keyboard-interactive"
 
-/* Kept equal to what transport/kex_flow.c advertises in server-sig-algs
- * (RFC 8308 §3.1): no SHA-1 (ssh-rsa) and no DSA unless configured. */
-#define DEFAULT_SIG_ALGS                                                  \
-    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"                \
-    "ecdsa-sha2-nistp521,ssh-ed448,rsa-sha2-512,rsa-sha2-256,"            \
-    "sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com"
-
 static const char CERT_SUFFIX[] = "-cert-v01@openssh.com";
 
 void
@@ -491,10 +484,14 @@ plain_sigalg(const char *name, char *out, size_t outlen)
  * validity and critical options are the caller's (lsh_cert_validate).
  */
 static int
-pk_key(auth_server *sv, const uint8_t *alg, size_t al, const uint8_t *blob,
-       size_t bl, char *sigalg, size_t salen)
+pk_key(const lsh_conn *c, auth_server *sv, const uint8_t *alg, size_t al,
+       const uint8_t *blob, size_t bl, char *sigalg, size_t salen)
 {
-    const char *allowed = sv->sig_algs ? sv->sig_algs : DEFAULT_SIG_ALGS;
+    /* What transport/kex_flow.c advertised in server-sig-algs, unless
+     * lsh_auth_server_set_sig_algs changed it for this connection. */
+    const char *allowed = sv->sig_algs  ? sv->sig_algs
+                          : c->sig_algs ? c->sig_algs
+                                        : LSH_DEFAULT_SIG_ALGS;
     size_t alen = strlen(allowed);
     char name[LSH_AUTH_NAME_MAX + 1];
     lsh_rd rd;
@@ -598,7 +595,7 @@ req_publickey(lsh_conn *c, auth_server *sv, lsh_rd *rd, const req_head *h)
     if (has_sig && (r = count_try(c, sv)) != 0) {
         return r;
     }
-    if (pk_key(sv, alg, al, blob, bl, sigalg, sizeof(sigalg)) != 0 ||
+    if (pk_key(c, sv, alg, al, blob, bl, sigalg, sizeof(sigalg)) != 0 ||
         (has_sig &&
          pk_verify(c, sv, h, alg, al, blob, bl, sigalg, sig, sl) != 0)) {
         return auto_reject(c, sv);

@@ -461,11 +461,7 @@ static int
 send_ext_info(lsh_conn *c)
 {
     lsh_buf *b = &c->scratch;
-    const char *sigalgs = "ssh-ed25519,ecdsa-sha2-nistp256,"
-                          "ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
-                          "ssh-ed448,rsa-sha2-512,rsa-sha2-256,"
-                          "sk-ssh-ed25519@openssh.com,"
-                          "sk-ecdsa-sha2-nistp256@openssh.com";
+    const char *sigalgs = c->sig_algs ? c->sig_algs : LSH_DEFAULT_SIG_ALGS;
     int r;
     lsh_buf_reset(b);
     if ((r = lsh_buf_put_u8(b, LSH_MSG_EXT_INFO)) != 0 ||
