@@ -22,8 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../c/pair.h"
-#include "ssh/conn_internal.h"
+#include "inject.h"
 #include "ssh/connection/channel.h"
 #include "ssh/connection/session.h"
 
@@ -132,16 +131,6 @@ server_app(pair *p, int side, const lsh_event *ev)
     }
 }
 
-/* Drains the server's output unheard. */
-static void
-discard_server_output(pair *p)
-{
-    const uint8_t *o;
-    size_t n;
-    lsh_conn_out(p->s, &o, &n);
-    lsh_conn_out_ack(p->s, n);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -187,27 +176,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.user = &a;
     p.on_event = server_app;
 
-    while (off + 2 <= size && !p.closed[1]) {
-        size_t n = ((size_t)data[off] << 8 | data[off + 1]) % 4096;
-        uint8_t *msg;
-        off += 2;
-        if (n > size - off) {
-            n = size - off;
-        }
-        if (n == 0) {
-            continue;
-        }
-        msg = malloc(n);
-        memcpy(msg, data + off, n);
-        msg[0] = (uint8_t)(80 + msg[0] % 48);
-        off += n;
-        if (lsh__conn_send_now(p.c, msg, n) != 0) {
-            free(msg);
-            break;
-        }
-        free(msg);
-        pair_move(&p, 0, 65536);
-        discard_server_output(&p);
+    while (!p.closed[1] && inject_next(&p, 0, data, size, &off, 80, 48) >= 0) {
+        inject_discard(&p, 1); /* the server's replies go unheard */
         if (lsh_chan_count(p.s) > lim.max_channels) {
             abort();
         }

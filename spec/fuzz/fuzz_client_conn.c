@@ -29,8 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../c/pair.h"
-#include "ssh/conn_internal.h"
+#include "inject.h"
 #include "ssh/connection/channel.h"
 #include "ssh/connection/session.h"
 
@@ -139,17 +138,6 @@ client_app(pair *p, int side, const lsh_event *ev)
     }
 }
 
-/* Drains the client's output unheard (the server core never sees it:
- * what the fuzzer injects is not what the server's state expects). */
-static void
-discard_client_output(pair *p)
-{
-    const uint8_t *o;
-    size_t n;
-    lsh_conn_out(p->c, &o, &n);
-    lsh_conn_out_ack(p->c, n);
-}
-
 /* The client side of conn:create_process, up to the exec request. */
 static void
 open_session(pair *p)
@@ -184,7 +172,7 @@ open_session(pair *p)
                            (const uint8_t *)"\0\0\0\0\0\0\0\0", 8) != 0) {
         abort();
     }
-    discard_client_output(p);
+    inject_discard(p, 0);
 }
 
 int
@@ -219,27 +207,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.user = &a;
     p.on_event = client_app;
 
-    while (off + 2 <= size && !p.closed[0]) {
-        size_t n = ((size_t)data[off] << 8 | data[off + 1]) % 4096;
-        uint8_t *msg;
-        off += 2;
-        if (n > size - off) {
-            n = size - off;
-        }
-        if (n == 0) {
-            continue;
-        }
-        msg = malloc(n);
-        memcpy(msg, data + off, n);
-        msg[0] = (uint8_t)(80 + msg[0] % 48);
-        off += n;
-        if (lsh__conn_send_now(p.s, msg, n) != 0) {
-            free(msg);
-            break;
-        }
-        free(msg);
-        pair_move(&p, 1, 65536);
-        discard_client_output(&p);
+    /* The client's answers go unheard: the server core never sees them,
+     * as what the fuzzer injects is not what its own state expects. */
+    while (!p.closed[0] && inject_next(&p, 1, data, size, &off, 80, 48) >= 0) {
+        inject_discard(&p, 0);
         if (lsh_chan_count(p.c) > 1024) {
             abort();
         }
