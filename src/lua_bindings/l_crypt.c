@@ -17,7 +17,7 @@
  *
  * Ownership: a job is malloc'd and owned by its box (a userdata on the
  * caller's stack) until it is queued and the waiting task goes away; then
- * the done callback frees it (the "abandoned" flag), as in l_key.c.
+ * the done callback frees it (l_job.c).
  */
 #include <crypt.h>
 #include <errno.h>
@@ -30,24 +30,15 @@
 #include "common/error.h"
 #include "common/mem.h"
 #include "lua_bindings/l_error.h"
-#include "lua_bindings/sched.h"
-#include "uvio/work.h"
-
-#define CRYPT_JOB_MT "luassh.CryptJob"
+#include "lua_bindings/l_job.h"
 
 int luaopen_luassh_cryptcore(lua_State *L);
 
 enum crypt_op { OP_HASH, OP_CHECK };
 
-typedef struct crypt_box crypt_box;
-
 typedef struct crypt_job {
+    llsh_job base; /* first: the job runner's part (l_job.h) */
     enum crypt_op op;
-    int queued;    /* handed to the thread pool */
-    int finished;  /* the outputs are ready */
-    int abandoned; /* nobody waits: the done callback frees the job */
-    crypt_box *box;
-    lsh_io_job *io; /* while queued and not finished */
     /* inputs */
     char *phrase;  /* NUL-terminated copy of the password */
     size_t phrase_len;
@@ -60,11 +51,6 @@ typedef struct crypt_job {
     int err;       /* errno when !ok */
     char out[CRYPT_OUTPUT_SIZE];
 } crypt_job;
-
-struct crypt_box {
-    llsh_waiter w;
-    crypt_job *j;
-};
 
 static const struct {
     const char *name;
@@ -80,11 +66,9 @@ static const struct {
 static const char dummy_setting[] = "$y$j9T$........................$";
 
 static void
-job_free(crypt_job *j)
+job_free(llsh_job *base)
 {
-    if (j == NULL) {
-        return;
-    }
+    crypt_job *j = (crypt_job *)base;
     if (j->phrase != NULL) {
         lsh_freezero(j->phrase, j->phrase_len + 1);
     }
@@ -95,9 +79,9 @@ job_free(crypt_job *j)
 
 /* Runs on a worker thread (or inline): touches only the job. */
 static void
-job_work(void *data)
+job_work(llsh_job *base)
 {
-    crypt_job *j = data;
+    crypt_job *j = (crypt_job *)base;
     struct crypt_data *cd;
     const char *r;
     size_t n;
@@ -122,78 +106,24 @@ job_work(void *data)
     lsh_freezero(cd, sizeof(*cd));
 }
 
-/* On the loop thread, once per queued job. */
-static void
-job_done(void *data, int cancelled)
-{
-    crypt_job *j = data;
-    j->io = NULL;
-    if (cancelled) {
-        j->ok = 0;
-        j->match = 0;
-        j->err = ECANCELED;
-    }
-    j->finished = 1;
-    if (j->abandoned) {
-        job_free(j);
-        return;
-    }
-    llsh_wake(&j->box->w, 0);
-}
+static int job_push(lua_State *L, llsh_job *base);
 
-/* Detaches a queued job from its box: the done callback will free it. */
-static void
-job_detach(crypt_box *b)
-{
-    crypt_job *j = b->j;
-    b->j = NULL;
-    j->box = NULL;
-    j->abandoned = 1;
-    if (j->io != NULL) {
-        (void)lsh_io_work_cancel(j->io);
-    }
-}
-
-/* The waiting task was interrupted (cancel, timeout). */
-static void
-job_cancel(llsh_waiter *w)
-{
-    crypt_box *b = w->data;
-    if (b->j != NULL && b->j->queued && !b->j->finished) {
-        job_detach(b);
-    }
-}
-
-static int
-box_gc(lua_State *L)
-{
-    crypt_box *b = luaL_checkudata(L, 1, CRYPT_JOB_MT);
-    crypt_job *j = b->j;
-    if (j == NULL) {
-        return 0;
-    }
-    if (j->queued && !j->finished) {
-        job_detach(b);
-    } else {
-        b->j = NULL;
-        job_free(j);
-    }
-    return 0;
-}
+static const llsh_job_ops crypt_ops = {"password job", job_work, job_push,
+                                       job_free};
 
 /* [-0, +1] A box holding a new, empty job of kind op. */
 static crypt_job *
 new_job(lua_State *L, enum crypt_op op)
 {
-    crypt_box *b = lua_newuserdatauv(L, sizeof(*b), 0);
-    memset(b, 0, sizeof(*b));
-    luaL_setmetatable(L, CRYPT_JOB_MT);
-    if ((b->j = calloc(1, sizeof(*b->j))) == NULL) {
+    crypt_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
         luaL_error(L, "out of memory");
         return NULL;
     }
-    b->j->op = op;
-    return b->j;
+    j->base.ops = &crypt_ops;
+    j->op = op;
+    llsh_job_box(L, &j->base);
+    return j;
 }
 
 /* Copies the password into the job (NUL-terminated). */
@@ -209,67 +139,29 @@ job_set_phrase(lua_State *L, crypt_job *j, const char *pw, size_t n)
     j->phrase_len = n;
 }
 
+/* The outcome, on the loop thread: a hash, a boolean or an OSError. */
 static int
-job_k(lua_State *L, int status, lua_KContext ctx)
+job_push(lua_State *L, llsh_job *base)
 {
-    crypt_box *b = luaL_checkudata(L, (int)ctx, CRYPT_JOB_MT);
-    crypt_job *j;
-
-    if (status == LUA_YIELD) {
-        llsh_resumed(L);
-    }
-    j = b->j;
-    if (j == NULL || !j->finished) {
-        return luaL_error(L, "password job resumed before it finished");
+    crypt_job *j = (crypt_job *)base;
+    if (base->cancelled) {
+        j->ok = 0;
+        j->match = 0;
+        j->err = ECANCELED;
     }
     if (j->op == OP_CHECK) {
         lua_pushboolean(L, j->ok && j->match);
-    } else if (j->ok) {
+        return 1;
+    }
+    if (j->ok) {
         lua_pushstring(L, j->out);
-    } else {
-        int e = j->err;
-        b->j = NULL;
-        job_free(j);
-        llsh_error_push(L, "OSError", LSH_ECRYPTO,
-                        "cannot hash the password: %s", strerror(e));
-        lua_pushinteger(L, e);
-        lua_setfield(L, -2, "errno");
-        return lua_error(L);
+        return 1;
     }
-    b->j = NULL;
-    job_free(j);
-    return 1;
-}
-
-/*
- * Runs the job whose box is on top of the stack: on the thread pool when
- * the caller is a task that can yield, else inline.
- */
-static int
-run_job(lua_State *L)
-{
-    int idx = lua_gettop(L);
-    crypt_box *b = luaL_checkudata(L, idx, CRYPT_JOB_MT);
-    crypt_job *j = b->j;
-
-    if (llsh_current(L) != NULL && lua_isyieldable(L)) {
-        b->w.cancel = job_cancel;
-        b->w.data = b;
-        llsh_wait(L, &b->w); /* may raise: the box still owns the job */
-        j->box = b;
-        if (lsh_io_work(job_work, job_done, j, &j->io) == 0) {
-            j->queued = 1;
-        } else {
-            /* No thread pool: do it here, then let the wait end. */
-            job_work(j);
-            j->finished = 1;
-            llsh_wake(&b->w, 0);
-        }
-        return lua_yieldk(L, 0, (lua_KContext)idx, job_k);
-    }
-    job_work(j);
-    j->finished = 1;
-    return job_k(L, LUA_OK, (lua_KContext)idx);
+    llsh_error_push(L, "OSError", LSH_ECRYPTO, "cannot hash the password: %s",
+                    strerror(j->err));
+    lua_pushinteger(L, j->err);
+    lua_setfield(L, -2, "errno");
+    return -1;
 }
 
 static const char *
@@ -357,7 +249,7 @@ l_hash_password(lua_State *L)
                                 strerror(e));
     }
     j->setting_len = strlen(j->setting);
-    return run_job(L);
+    return llsh_job_run(L, 1);
 }
 
 /*
@@ -399,7 +291,7 @@ l_check_password(lua_State *L)
     memcpy(j->setting, h, hn + 1);
     j->setting_len = hn;
     job_set_phrase(L, j, pw, n);
-    return run_job(L);
+    return llsh_job_run(L, 1);
 }
 
 int
@@ -410,13 +302,6 @@ luaopen_luassh_cryptcore(lua_State *L)
         {"check_password", l_check_password},
         {NULL, NULL},
     };
-    if (luaL_newmetatable(L, CRYPT_JOB_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushliteral(L, "private");
-        lua_setfield(L, -2, "__metatable");
-    }
-    lua_pop(L, 1);
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -38,11 +38,10 @@
 #include "common/error.h"
 #include "common/mem.h"
 #include "lua_bindings/l_error.h"
+#include "lua_bindings/l_job.h"
 #include "lua_bindings/sched.h"
 #include "ssh/keys/keyfile.h"
 #include "uvio/work.h"
-
-#define JOB_BOX_MT "luassh.KeyJob"
 
 /* Helpers shared with l_key_cert.c and l_key_trust.c */
 
@@ -402,15 +401,9 @@ key_export_public_key(lua_State *L)
 
 enum job_op { JOB_GENERATE, JOB_IMPORT, JOB_EXPORT };
 
-typedef struct job_box job_box;
-
 typedef struct key_job {
+    llsh_job base; /* first: the job runner's part (l_job.h) */
     enum job_op op;
-    int queued;    /* handed to the thread pool */
-    int finished;  /* the outputs are ready */
-    int abandoned; /* nobody waits: the done callback frees the job */
-    job_box *box;
-    lsh_io_job *io; /* while queued and not finished */
     /* inputs */
     enum lsh_key_type type;
     unsigned bits;
@@ -431,17 +424,10 @@ typedef struct key_job {
     char err[256];
 } key_job;
 
-struct job_box {
-    llsh_waiter w;
-    key_job *j;
-};
-
 static void
-job_free(key_job *j)
+job_free(llsh_job *base)
 {
-    if (j == NULL) {
-        return;
-    }
+    key_job *j = (key_job *)base;
     if (j->data != NULL) {
         lsh_freezero(j->data, j->n);
     }
@@ -462,9 +448,9 @@ job_free(key_job *j)
 
 /* Runs on a worker thread (or inline): touches only the job. */
 static void
-job_work(void *data)
+job_work(llsh_job *base)
 {
-    key_job *j = data;
+    key_job *j = (key_job *)base;
     switch (j->op) {
     case JOB_GENERATE:
         j->rc = lsh_key_generate(j->type, j->bits, &j->out_key);
@@ -485,77 +471,25 @@ job_work(void *data)
     ERR_clear_error();
 }
 
-/* On the loop thread, once per queued job. */
-static void
-job_done(void *data, int cancelled)
-{
-    key_job *j = data;
-    j->io = NULL;
-    if (cancelled) {
-        j->rc = LSH_EAGAIN;
-    }
-    j->finished = 1;
-    if (j->abandoned) {
-        job_free(j);
-        return;
-    }
-    llsh_wake(&j->box->w, 0);
-}
+static int job_push_result(lua_State *L, llsh_job *base);
 
-/* Detaches a queued job from its box: the done callback will free it. */
-static void
-job_detach(job_box *b)
-{
-    key_job *j = b->j;
-    b->j = NULL;
-    j->box = NULL;
-    j->abandoned = 1;
-    if (j->io != NULL) {
-        (void)lsh_io_work_cancel(j->io);
-    }
-}
-
-/* The waiting task was interrupted (cancel, timeout). */
-static void
-job_cancel(llsh_waiter *w)
-{
-    job_box *b = w->data;
-    if (b->j != NULL && b->j->queued && !b->j->finished) {
-        job_detach(b);
-    }
-}
-
-static int
-box_gc(lua_State *L)
-{
-    job_box *b = luaL_checkudata(L, 1, JOB_BOX_MT);
-    key_job *j = b->j;
-    if (j == NULL) {
-        return 0;
-    }
-    if (j->queued && !j->finished) {
-        job_detach(b);
-    } else {
-        b->j = NULL;
-        job_free(j);
-    }
-    return 0;
-}
+static const llsh_job_ops key_ops = {"key job", job_work, job_push_result,
+                                     job_free};
 
 /* [-0, +1] A box holding a new, empty job of kind op. */
 static key_job *
 new_job(lua_State *L, enum job_op op)
 {
-    job_box *b = lua_newuserdatauv(L, sizeof(*b), 0);
-    memset(b, 0, sizeof(*b));
-    luaL_setmetatable(L, JOB_BOX_MT);
-    if ((b->j = calloc(1, sizeof(*b->j))) == NULL) {
+    key_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
         luaL_error(L, "out of memory");
         return NULL;
     }
-    b->j->op = op;
-    lsh_buf_init(&b->j->out, 0);
-    return b->j;
+    j->base.ops = &key_ops;
+    j->op = op;
+    lsh_buf_init(&j->out, 0);
+    llsh_job_box(L, &j->base);
+    return j;
 }
 
 static char *
@@ -573,9 +507,13 @@ job_strdup(lua_State *L, const char *s)
 
 /* [-0, +1] Pushes the outcome: 1 for a result, -1 for an error object. */
 static int
-job_push_result(lua_State *L, key_job *j)
+job_push_result(lua_State *L, llsh_job *base)
 {
+    key_job *j = (key_job *)base;
     const char *name = j->name;
+    if (base->cancelled) {
+        j->rc = LSH_EAGAIN;
+    }
     switch (j->op) {
     case JOB_GENERATE:
         if (j->rc != 0) {
@@ -642,60 +580,6 @@ job_push_result(lua_State *L, key_job *j)
     return luaL_error(L, "unknown key job");
 }
 
-static int
-job_k(lua_State *L, int status, lua_KContext ctx)
-{
-    job_box *b = luaL_checkudata(L, (int)ctx, JOB_BOX_MT);
-    key_job *j;
-    int n;
-
-    if (status == LUA_YIELD) {
-        llsh_resumed(L);
-    }
-    j = b->j;
-    if (j == NULL || !j->finished) {
-        return luaL_error(L, "key job resumed before it finished");
-    }
-    n = job_push_result(L, j);
-    b->j = NULL;
-    job_free(j);
-    if (n < 0) {
-        return lua_error(L);
-    }
-    return 1;
-}
-
-/*
- * Runs the job whose box is on top of the stack, on the thread pool when
- * use_pool and the caller is a task that can yield, else inline.
- */
-static int
-run_job(lua_State *L, int use_pool)
-{
-    int idx = lua_gettop(L);
-    job_box *b = luaL_checkudata(L, idx, JOB_BOX_MT);
-    key_job *j = b->j;
-
-    if (use_pool && llsh_current(L) != NULL && lua_isyieldable(L)) {
-        b->w.cancel = job_cancel;
-        b->w.data = b;
-        llsh_wait(L, &b->w); /* may raise: the box still owns the job */
-        j->box = b;
-        if (lsh_io_work(job_work, job_done, j, &j->io) == 0) {
-            j->queued = 1;
-        } else {
-            /* No thread pool: do it here, then let the wait end. */
-            job_work(j);
-            j->finished = 1;
-            llsh_wake(&b->w, 0);
-        }
-        return lua_yieldk(L, 0, (lua_KContext)idx, job_k);
-    }
-    job_work(j);
-    j->finished = 1;
-    return job_k(L, LUA_OK, (lua_KContext)idx);
-}
-
 /* Generation */
 
 /* generate(alg [, key_size]) -> SSHKey */
@@ -725,7 +609,7 @@ l_generate(lua_State *L)
     j->type = t;
     j->bits = (unsigned)bits;
     /* Only RSA (prime search) takes long enough to leave the loop. */
-    return run_job(L, t == LSH_KEY_RSA);
+    return llsh_job_run(L, t == LSH_KEY_RSA);
 }
 
 /* Import */
@@ -751,7 +635,7 @@ l_import_private(lua_State *L)
     j->name = job_strdup(L, name);
     /* A passphrase means a key derivation (bcrypt_pbkdf, PBKDF2) that
      * may take a second: do it off the loop. */
-    return run_job(L, j->passphrase != NULL);
+    return llsh_job_run(L, j->passphrase != NULL);
 }
 
 /* export_private_key(key, format, passphrase, {cipher=, rounds=}) */
@@ -805,7 +689,7 @@ key_export_private_key(lua_State *L)
     j->cipher = job_strdup(L, cipher);
     j->rounds = (unsigned)rounds;
     j->passphrase = job_strdup(L, pass != NULL && pass[0] ? pass : NULL);
-    return run_job(L, j->passphrase != NULL);
+    return llsh_job_run(L, j->passphrase != NULL);
 }
 
 typedef struct pub_list {
@@ -980,11 +864,6 @@ llsh_key_open(lua_State *L)
         lua_setfield(L, -2, "__tostring");
         lua_pushcfunction(L, key_eq);
         lua_setfield(L, -2, "__eq");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, JOB_BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     llsh__key_cert_open(L, 0);
