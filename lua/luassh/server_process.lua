@@ -534,6 +534,17 @@ Process.__tostring = function(self) return "SSHServerProcess ("
 
 -- Running a session ---------------------------------------------------------
 
+-- Where SCP paths start and stay: scp_root, else the chroot the
+-- sftp_factory gives (a table, or a function called for this session as
+-- for SFTP: AsyncSSH serves SCP through the same SFTPServer), else nil
+-- (the working directory).
+local function scp_root(sess, o)
+  if o.scp_root then return o.scp_root end
+  local cfg = o.sftp_factory
+  if type(cfg) == "function" then cfg = cfg(sess.chan) end
+  return type(cfg) == "table" and cfg.chroot or nil
+end
+
 -- The "sftp" subsystem (sftp_factory): the SFTP server core on the raw
 -- channel.  sftp_factory = true serves the filesystem as this process
 -- sees it (relative paths from its working directory); a table, or a
@@ -740,9 +751,14 @@ function M.run_session(conn, ch, handler, o)
     elseif sess.run_scp or sess.scp_error then
       local status = 1
       if sess.run_scp then
-        local root = o.scp_root or (type(o.sftp_factory) == "table"
-                                    and o.sftp_factory.chroot) or nil
-        status = scp_server.serve(ch, sess.run_scp, root)
+        local got, root = pcall(scp_root, sess, o)
+        if got then
+          status = scp_server.serve(ch, sess.run_scp, root)
+        elseif Error.is(root, "ConnectionLost") or Error.is(root, "Cancelled") then
+          error(root, 0)
+        else
+          ch:write("\1scp: sftp_factory failed: " .. tostring(root) .. "\n")
+        end
       else
         ch:write("\1scp: " .. sess.scp_error .. "\n")
       end

@@ -1,0 +1,13 @@
+-- SCP client: download example.txt from localhost into the current
+-- directory.
+-- "localhost" is reached as the current user with the default keys
+-- (~/.ssh/id_*), known_hosts and ~/.ssh/config, as the seed's example does.
+local ssh = require "luassh"
+
+local ok, err = pcall(function()
+  ssh.scp("localhost:example.txt", ".")
+end)
+if not ok then
+  io.stderr:write("SFTP operation failed: " .. tostring(err) .. "\n")
+  os.exit(1)
+end
