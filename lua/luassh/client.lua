@@ -83,35 +83,44 @@ local CONN_KEYS = {
   "client_factory", "encoding", "errors", "host_key_alias",
 }
 
--- What the C side needs to start.
+local FAMILIES = {inet = 4, inet6 = 6, [4] = 4, [6] = 6, [0] = 0}
+
+local function ms(v, what)
+  local s = seconds(v, what)
+  return s and math.floor(s * 1000 + 0.5) or nil
+end
+
+-- What the C side needs to start.  Only the options set become fields
+-- (assigning nil adds none): a constructor naming them all would size its
+-- table for every one (issue 6, memory per connection).
 local function core_options(o)
-  local function ms(v, what)
-    local s = seconds(v, what)
-    return s and math.floor(s * 1000 + 0.5) or nil
-  end
   local rekey_seconds = seconds(o.rekey_seconds, "rekey_seconds")
-  return {
-    kex_algs = name_list(o.kex_algs, "kex_algs"),
-    server_host_key_algs = name_list(o.server_host_key_algs,
-                                     "server_host_key_algs"),
-    encryption_algs = name_list(o.encryption_algs, "encryption_algs"),
-    mac_algs = name_list(o.mac_algs, "mac_algs"),
-    compression_algs = o.compression_algs == false and "none"
-      or name_list(o.compression_algs, "compression_algs"),
-    client_version = o.client_version,
-    signature_algs = name_list(o.signature_algs, "signature_algs"),
-    rekey_bytes = parse_size(o.rekey_bytes, "rekey_bytes"),
-    rekey_seconds = rekey_seconds and math.floor(rekey_seconds) or nil,
-    login_timeout_ms = ms(o.login_timeout, "login_timeout"),
-    connect_timeout_ms = ms(o.connect_timeout, "connect_timeout"),
-    window = o.window, max_pktsize = o.max_pktsize,
-    keepalive_interval_ms = ms(o.keepalive_interval, "keepalive_interval"),
-    family = ({inet = 4, inet6 = 6, [4] = 4, [6] = 6, [0] = 0})[o.family or 0]
-      or error("bad family '" .. tostring(o.family) .. "' (4, 6, 'inet' or 'inet6')", 4),
-    local_addr = type(o.local_addr) == "table" and o.local_addr[1] or o.local_addr,
-    local_port = type(o.local_addr) == "table" and o.local_addr[2] or nil,
-    keepalive_count_max = o.keepalive_count_max,
-  }
+  local t = {}
+  t.kex_algs = name_list(o.kex_algs, "kex_algs")
+  t.server_host_key_algs = name_list(o.server_host_key_algs,
+                                     "server_host_key_algs")
+  t.encryption_algs = name_list(o.encryption_algs, "encryption_algs")
+  t.mac_algs = name_list(o.mac_algs, "mac_algs")
+  t.compression_algs = o.compression_algs == false and "none"
+    or name_list(o.compression_algs, "compression_algs")
+  t.client_version = o.client_version
+  t.signature_algs = name_list(o.signature_algs, "signature_algs")
+  t.rekey_bytes = parse_size(o.rekey_bytes, "rekey_bytes")
+  t.rekey_seconds = rekey_seconds and math.floor(rekey_seconds) or nil
+  t.login_timeout_ms = ms(o.login_timeout, "login_timeout")
+  t.connect_timeout_ms = ms(o.connect_timeout, "connect_timeout")
+  t.window, t.max_pktsize = o.window, o.max_pktsize
+  t.keepalive_interval_ms = ms(o.keepalive_interval, "keepalive_interval")
+  local family = FAMILIES[o.family or 0]
+    or error("bad family '" .. tostring(o.family) .. "' (4, 6, 'inet' or 'inet6')", 4)
+  if family ~= 0 then t.family = family end
+  if type(o.local_addr) == "table" then
+    t.local_addr, t.local_port = o.local_addr[1], o.local_addr[2]
+  else
+    t.local_addr = o.local_addr
+  end
+  t.keepalive_count_max = o.keepalive_count_max
+  return t
 end
 
 local function default_username()
@@ -322,90 +331,102 @@ end
 
 local authenticate_with
 
+-- The task waits at the bottom of this call chain for the whole
+-- handshake: tail calls and no pcall when there is no agent to close keep
+-- its stack short (issue 6, memory per connection).
 local function authenticate(conn, host, port, user, o)
   local keypairs, agent = prepare_keypairs(o)
+  if not agent then
+    return authenticate_with(conn, host, port, user, o, keypairs)
+  end
   local ok, err = pcall(authenticate_with, conn, host, port, user, o,
                         keypairs)
   if agent then agent:close() end
   if not ok then error(err, 0) end
 end
 
+-- Who tried what, for the error message.
+local function note(st, method)
+  local t = st.tried_idx[method]
+  if not t then
+    t = {method = method, count = 0}
+    st.tried_idx[method] = t
+    st.tried[#st.tried + 1] = t
+  end
+  t.count = t.count + 1
+end
+
+-- Starts the next request among the methods that can continue, in the
+-- server's order; false when nothing is left.  (Plain functions over the
+-- state table rather than closures: fewer objects per connection while
+-- it authenticates.)
+local function next_request(conn, o, st, can)
+  local enabled = st.enabled
+  for _, m in ipairs(can) do
+    if enabled[m] then
+      if m == "publickey" then
+        while st.key_i < #st.keypairs do
+          st.key_i = st.key_i + 1
+          local kp = st.keypairs[st.key_i]
+          if kp.agent then
+            -- Agent keys: ask first (RFC 4252 §7), sign on PK_OK.
+            if conn:_auth_publickey_query(kp.blob) then
+              st.pending = kp
+              note(st, m)
+              return true
+            end
+          elseif conn:_auth_publickey(kp.key, kp.cert) then
+            note(st, m)
+            return true
+          end
+        end
+      elseif m == "password" and not st.password_tried then
+        st.password_tried = true
+        local pw = resolve_password(o, conn)
+        if pw ~= nil then
+          st.password = pw
+          conn:_auth_password(pw)
+          note(st, m)
+          return true
+        end
+      elseif m == "keyboard-interactive" and not st.kbdint_tried then
+        st.kbdint_tried = true
+        local pw_opt = o.password
+        if st.password == nil and pw_opt ~= nil and
+           type(pw_opt) ~= "function" then
+          st.password = pw_opt
+        end
+        conn:_auth_kbdint("")
+        note(st, m)
+        return true
+      end
+    end
+  end
+  return false
+end
+
+local function give_up(conn, host, port, user, st, why)
+  conn:disconnect(DISC_NO_MORE_AUTH_METHODS, "no more authentication methods")
+  error(permission_denied(host, port, user, st.tried, st.server_methods, why),
+        0)
+end
+
 function authenticate_with(conn, host, port, user, o, keypairs)
   local state = {
     keypairs = keypairs, key_i = 0,
     password = nil, password_tried = false, kbdint_tried = false,
+    tried = {}, tried_idx = {}, server_methods = "",
   }
   local pw_opt = o.password
   local has_kbd = o.kbdint_auth ~= false and (o.kbdint_handler ~= nil or
     type(o.kbdint_auth) == "function" or pw_opt ~= nil or
     (o.client and o.client.kbdint_challenge_received ~= nil))
-  local enabled = enabled_methods(o, {
+  state.enabled = enabled_methods(o, {
     publickey = #state.keypairs > 0,
     password = pw_opt ~= nil and o.password_auth ~= false,
     kbdint = has_kbd,
   })
-  local tried, tried_idx = {}, {}
-  local server_methods = ""
-  local function note(method)
-    local t = tried_idx[method]
-    if not t then
-      t = {method = method, count = 0}
-      tried_idx[method] = t
-      tried[#tried + 1] = t
-    end
-    t.count = t.count + 1
-  end
-
-  -- Starts the next request among the methods that can continue, in the
-  -- server's order; false when nothing is left.
-  local function next_request(can)
-    for _, m in ipairs(can) do
-      if enabled[m] then
-        if m == "publickey" then
-          while state.key_i < #state.keypairs do
-            state.key_i = state.key_i + 1
-            local kp = state.keypairs[state.key_i]
-            if kp.agent then
-              -- Agent keys: ask first (RFC 4252 §7), sign on PK_OK.
-              if conn:_auth_publickey_query(kp.blob) then
-                state.pending = kp
-                note(m)
-                return true
-              end
-            elseif conn:_auth_publickey(kp.key, kp.cert) then
-              note(m)
-              return true
-            end
-          end
-        elseif m == "password" and not state.password_tried then
-          state.password_tried = true
-          local pw = resolve_password(o, conn)
-          if pw ~= nil then
-            state.password = pw
-            conn:_auth_password(pw)
-            note(m)
-            return true
-          end
-        elseif m == "keyboard-interactive" and not state.kbdint_tried then
-          state.kbdint_tried = true
-          if state.password == nil and pw_opt ~= nil and
-             type(pw_opt) ~= "function" then
-            state.password = pw_opt
-          end
-          conn:_auth_kbdint("")
-          note(m)
-          return true
-        end
-      end
-    end
-    return false
-  end
-
   local can = {}
-  local function give_up(why)
-    conn:disconnect(DISC_NO_MORE_AUTH_METHODS, "no more authentication methods")
-    error(permission_denied(host, port, user, tried, server_methods, why), 0)
-  end
 
   conn:_auth_start(user)
   while true do
@@ -414,8 +435,9 @@ function authenticate_with(conn, host, port, user, o, keypairs)
       local err = ev.error
       local r = err.disconnect_reason
       if err.kind == "PermissionDenied" or
-         (#tried > 0 and (r == 2 or r == 13 or r == 14)) then
-        err = permission_denied(host, port, user, tried, server_methods,
+         (#state.tried > 0 and (r == 2 or r == 13 or r == 14)) then
+        err = permission_denied(host, port, user, state.tried,
+                                state.server_methods,
                                 err.reason)
       end
       error(err, 0)
@@ -427,16 +449,19 @@ function authenticate_with(conn, host, port, user, o, keypairs)
       end
     elseif ev.type == "auth_result" then
       if ev.ok then return end
-      server_methods = ev.methods
+      state.server_methods = ev.methods
       can = list_of(ev.methods)
-      if not next_request(can) then give_up() end
+      if not next_request(conn, o, state, can) then
+        give_up(conn, host, port, user, state)
+      end
     elseif ev.type == "auth_prompt" then
       if ev.method == "keyboard-interactive" then
         local answers = kbdint_answers(ev, o, state)
         if answers then
           conn:_auth_responses(answers)
-        elseif not next_request(can) then
-          give_up("cannot answer the keyboard-interactive prompts")
+        elseif not next_request(conn, o, state, can) then
+          give_up(conn, host, port, user, state,
+                  "cannot answer the keyboard-interactive prompts")
         end
       else
         -- The server wants a new password (RFC 4252 §8).
@@ -454,9 +479,10 @@ function authenticate_with(conn, host, port, user, o, keypairs)
         if old ~= nil and new ~= nil then
           state.password = new
           conn:_auth_password_change(old, new)
-          note("password")
-        elseif not next_request(can) then
-          give_up("the server requires a password change (give "
+          note(state, "password")
+        elseif not next_request(conn, o, state, can) then
+          give_up(conn, host, port, user, state,
+                  "the server requires a password change (give "
                   .. "password_change)")
         end
       end
@@ -466,8 +492,9 @@ function authenticate_with(conn, host, port, user, o, keypairs)
       if kp then oks, sig = pcall(kp.sign, kp, ev.data, ev.sigalg) end
       if oks then
         conn:_auth_signature(sig)
-      elseif not next_request(can) then
-        give_up("the ssh-agent did not sign")
+      elseif not next_request(conn, o, state, can) then
+        give_up(conn, host, port, user, state,
+                "the ssh-agent did not sign")
       end
     end
   end
@@ -486,8 +513,7 @@ local function handshake(conn, host, port, o)
         o.client:connection_made(conn)
       end
       conn._server_host_key = ev.key
-      local info = conn:_info()
-      local addr = info.peername and info.peername[1]
+      local addr = conn:_peer_addr()
       local client = o.client
       local ok, err
       if client and client.validate_host_public_key and o.known_hosts == nil
@@ -510,7 +536,7 @@ local function handshake(conn, host, port, o)
       break
     end
   end
-  authenticate(conn, host, port, o.username, o)
+  return authenticate(conn, host, port, o.username, o)
 end
 
 local function merge(base, extra)
@@ -539,7 +565,10 @@ function M.connect(host, port, opts)
     paths = {paths}
   end
   local local_user = default_username()
-  local from_file = config.load(paths, host, o.username, local_user)
+  -- (No files, nothing to read: skip the work, config = false being the
+  -- usual choice of a program making many connections.)
+  local from_file = #paths > 0 and
+    config.load(paths, host, o.username, local_user) or {}
   if from_file.host then host = from_file.host end
   from_file.host = nil
   for k, v in pairs(from_file) do
@@ -560,24 +589,22 @@ function M.connect(host, port, opts)
   copts.server_host_key_algs = copts.server_host_key_algs or
     preferred_host_key_algs(o, host, port)
   local conn = ccore.connect(host, port, copts)
+  copts = nil -- not kept alive on this stack while the handshake runs
   conn.host, conn.port, conn.username = host, port, o.username
   local defaults = {}
   for _, k in ipairs(CONN_KEYS) do defaults[k] = o[k] end
   conn._opts = defaults
-  local function run()
-    handshake(conn, host, port, o)
-  end
   local ok, err
   local timeout = seconds(o.connect_timeout, "connect_timeout")
   if timeout then
-    ok, err = pcall(core.timeout, timeout, run)
+    ok, err = pcall(core.timeout, timeout, handshake, conn, host, port, o)
     if not ok and Error.is(err, "Timeout") then
       err = Error.new("Timeout", ("connection to %s port %d timed out after "
         .. "%s seconds"):format(host, port, tostring(timeout)),
         {host = host, port = port, seconds = timeout})
     end
   else
-    ok, err = pcall(run)
+    ok, err = pcall(handshake, conn, host, port, o)
   end
   if not ok then
     conn:abort()

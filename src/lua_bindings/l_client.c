@@ -1537,6 +1537,21 @@ c_info(lua_State *L)
     return 1;
 }
 
+/* conn:_peer_addr() -> the peer's address ("127.0.0.1") | nil: what the
+ * host key check needs, without _info's table (issue 6: a connection being
+ * set up makes as little garbage as it can). */
+static int
+c_peer_addr(lua_State *L)
+{
+    llsh_client *cl = llsh_check_client(L, 1);
+    if (cl->peer_host != NULL && cl->peer_host[0]) {
+        lua_pushstring(L, cl->peer_host);
+    } else {
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
 /* conn:_auth_done() -> authenticated? */
 static int
 c_auth_done(lua_State *L)
@@ -1738,6 +1753,7 @@ static const luaL_Reg conn_methods[] = {
     {"_auth_done", c_auth_done},
     {"_server_sig_algs", c_server_sig_algs},
     {"_info", c_info},
+    {"_peer_addr", c_peer_addr},
     {"_error", c_error},
     {"_open_channel", llsh__chan_open},
     {"_accept_channel", llsh__chan_accept},

@@ -22,12 +22,29 @@
  * Errors: when a task fails, its traceback is taken while its stack is
  * still intact, then lua_resetthread() closes its pending to-be-closed
  * variables.
+ *
+ * Memory (issue 6, RSS per idle connection): a finished task lets go of
+ * its Lua thread (stack and call frames) and its sleep timer at once; only
+ * the outcome stays.  After a burst (IDLE_TRIM_TASKS tasks finished) the
+ * scheduler waits for the loop to go quiet (an IDLE_TRIM_MS period in
+ * which at most IDLE_QUIET_TASKS more finish), then runs one full garbage
+ * collection and malloc_trim(0), so that the pages the burst used go back
+ * to the system instead of staying resident while the connections sit
+ * idle.  That costs a few milliseconds per burst (a full collection, and
+ * a walk of malloc's free lists), at most once per IDLE_TRIM_GAP_MS
+ * whatever the load, and nothing while nothing happens.  The trim timer
+ * does not keep the loop alive: a trim pending when everything else is
+ * done is skipped.
  */
 #include "lua_bindings/sched.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <lauxlib.h>
 
@@ -37,6 +54,12 @@
 
 #define TASK_MT "luassh.Task"
 #define TASK_MAGIC 0x7a5c1f01u
+
+/* Idle trim: see the notes above. */
+#define IDLE_TRIM_TASKS 64
+#define IDLE_QUIET_TASKS 8
+#define IDLE_TRIM_MS 250
+#define IDLE_TRIM_GAP_MS 2000
 
 enum task_state { T_NEW, T_READY, T_RUNNING, T_WAITING, T_DONE };
 
@@ -77,7 +100,56 @@ static struct {
     llsh_task *live;
     long next_id;
     int opened;
+    lsh_io_timer *trim_timer;  /* armed while a trim is pending */
+    unsigned long finished;    /* tasks finished since the last trim */
+    unsigned long finished_at_arm; /* 0: not armed */
+    uint64_t last_trim_ms;
 } S;
+
+/* Idle trim */
+
+static void
+idle_trim(void *unused)
+{
+    uint64_t now = lsh_io_now_ms(), wait = 0;
+    (void)unused;
+    if (S.last_trim_ms != 0 && now - S.last_trim_ms < IDLE_TRIM_GAP_MS) {
+        wait = IDLE_TRIM_GAP_MS - (now - S.last_trim_ms); /* too soon */
+    } else if (S.finished - S.finished_at_arm > IDLE_QUIET_TASKS) {
+        wait = IDLE_TRIM_MS; /* still busy: look again once calmer */
+    }
+    if (wait > 0) {
+        S.finished_at_arm = S.finished;
+        lsh_io_timer_start(S.trim_timer, wait, idle_trim, NULL);
+        return;
+    }
+    S.finished = S.finished_at_arm = 0;
+    S.last_trim_ms = now;
+    if (lua_gc(S.L, LUA_GCISRUNNING)) { /* not if the script stopped it */
+        lua_gc(S.L, LUA_GCCOLLECT);
+    }
+#ifdef __GLIBC__
+    (void)malloc_trim(0);
+#endif
+}
+
+static void
+note_finished(void)
+{
+    if (++S.finished < IDLE_TRIM_TASKS || S.finished_at_arm != 0) {
+        return;
+    }
+    if (S.trim_timer == NULL) {
+        if ((S.trim_timer = lsh_io_timer_new()) == NULL) {
+            return; /* no trim this time; nothing else depends on it */
+        }
+        /* A pending trim never holds the loop (or a script's end, or the
+         * deadlock check) up: it runs only while other work goes on. */
+        lsh_io_timer_unref(S.trim_timer);
+    }
+    S.finished_at_arm = S.finished;
+    lsh_io_timer_start(S.trim_timer, IDLE_TRIM_MS, idle_trim, NULL);
+}
 
 /* Queue */
 
@@ -320,7 +392,16 @@ finish(llsh_task *t, int failed)
     push_task(L, t);
     lua_insert(L, -2);
     lua_setiuservalue(L, -2, 2);
+    /* The thread has run its course: drop it (user value 1) so that its
+     * stack goes with the next collection, even while the task object
+     * itself is kept for its outcome. */
+    *(llsh_task **)lua_getextraspace(t->co) = NULL;
+    t->co = NULL;
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, 1);
     lua_pop(L, 1);
+    lsh_io_timer_close(t->timer);
+    t->timer = NULL;
     t->failed = failed;
     t->state = T_DONE;
     t->waiting_on = NULL;
@@ -336,6 +417,7 @@ finish(llsh_task *t, int failed)
     unlink_live(t);
     luaL_unref(L, LUA_REGISTRYINDEX, t->ref_self);
     t->ref_self = LUA_NOREF;
+    note_finished();
 }
 
 static void
@@ -559,6 +641,8 @@ void
 llsh_sched_close(lua_State *L)
 {
     (void)L;
+    lsh_io_timer_close(S.trim_timer);
+    S.trim_timer = NULL;
     lsh_io_shutdown();
 }
 

@@ -202,6 +202,12 @@ lsh_io_timer_stop(lsh_io_timer *t)
 }
 
 void
+lsh_io_timer_unref(lsh_io_timer *t)
+{
+    uv_unref((uv_handle_t *)&t->h);
+}
+
+void
 lsh_io_timer_close(lsh_io_timer *t)
 {
     if (t != NULL && !uv_is_closing((uv_handle_t *)&t->h)) {

@@ -48,6 +48,9 @@ void lsh_io_timer_start(lsh_io_timer *t, uint64_t ms, lsh_io_cb cb,
                         void *data);
 void lsh_io_timer_stop(lsh_io_timer *t);
 void lsh_io_timer_close(lsh_io_timer *t);
+/* The timer no longer keeps the loop running (uv_unref): for work that
+ * only matters while something else goes on. */
+void lsh_io_timer_unref(lsh_io_timer *t);
 
 /* Readable notifications for a file descriptor (the REPL's stdin). */
 typedef struct lsh_io_fdwatch lsh_io_fdwatch;

@@ -9,6 +9,12 @@
  * Writes: uv_try_write straight from the core's output buffer, and only
  * the remainder is copied into a write request.
  *
+ * Memory: what only connecting needs (the resolver and connect requests,
+ * the address list, the config the core is made from, the error text) is
+ * a separate block, `cn`, freed once the socket is up, so that an open
+ * connection keeps only the handles, the core and a few flags (issue 6:
+ * RSS per idle connection).  Accepted sockets never have one.
+ *
  * process() is the one place that drains events, flushes and re-arms the
  * timer; it is re-entrancy safe (an on_event callback that calls back into
  * the core sets `again`).  Closing waits for in-flight writes when it is
@@ -27,35 +33,42 @@
 #include "uvio/internal.h"
 #include "uvio/loop.h"
 
-#define READ_BUF (64 * 1024)
+/* One read takes up to this much: fewer read(2) calls per byte on bulk
+ * input; the core takes it all (LSH_CONN_IN_MAX exceeds twice this). */
+#define READ_BUF (256 * 1024)
 
 enum { S_RESOLVING, S_CONNECTING, S_OPEN, S_CLOSING };
 
-struct lsh_io_conn {
-    lsh_io_base base; /* tcp.data and timer.data point here */
-    uv_tcp_t tcp;
-    uv_timer_t timer;
+/* The part of an outgoing connection that only connecting needs. */
+typedef struct io_connecting {
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
-    int state;
-    int handles; /* open libuv handles still to close */
-    lsh_conn *core;
-    lsh_config cfg;
-    lsh_io_conn_cbs cbs;
-    void *data;
+    lsh_config cfg; /* the core is made from it once connected */
     struct addrinfo *ai, *ai_next;
-    uint8_t *pending;
-    size_t pending_len;
-    int reading, eof_seen, core_closed;
-    int in_process, again;
-    int close_after_writes;
-    size_t writes_in_flight;
     int last_uverr;
     int numeric; /* ai came from getaddrinfo(3), not uv_getaddrinfo */
     int bind_local; /* bind each socket to `local` before connecting */
     struct sockaddr_storage local;
     uint64_t connect_deadline;
     char detail[256];
+} io_connecting;
+
+struct lsh_io_conn {
+    lsh_io_base base; /* tcp.data and timer.data point here */
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    int state;
+    int handles; /* open libuv handles still to close */
+    lsh_conn *core;
+    lsh_io_conn_cbs cbs;
+    void *data;
+    io_connecting *cn; /* NULL once connected, and for accepted sockets */
+    uint8_t *pending;
+    size_t pending_len;
+    int reading, eof_seen, core_closed;
+    int in_process, again;
+    int close_after_writes;
+    size_t writes_in_flight;
 };
 
 struct lsh_io_listener {
@@ -84,6 +97,20 @@ lsh_io_clock_ms(void *ctx)
 }
 
 static void process(lsh_io_conn *ioc);
+
+static void
+free_connecting(io_connecting *cn)
+{
+    if (cn == NULL) {
+        return;
+    }
+    if (cn->ai != NULL && cn->numeric) {
+        freeaddrinfo(cn->ai);
+    } else if (cn->ai != NULL) {
+        uv_freeaddrinfo(cn->ai);
+    }
+    free(cn);
+}
 static void start_reading(lsh_io_conn *ioc);
 static void flush_out(lsh_io_conn *ioc);
 
@@ -99,11 +126,7 @@ handle_closed(uv_handle_t *h)
     if (ioc->cbs.on_closed) {
         ioc->cbs.on_closed(ioc, ioc->data);
     }
-    if (ioc->ai != NULL && ioc->numeric) {
-        freeaddrinfo(ioc->ai);
-    } else if (ioc->ai != NULL) {
-        uv_freeaddrinfo(ioc->ai);
-    }
+    free_connecting(ioc->cn);
     lsh_conn_free(ioc->core);
     free(ioc->pending);
     free(ioc);
@@ -118,7 +141,7 @@ close_now(lsh_io_conn *ioc)
     if (ioc->state == S_RESOLVING) {
         /* The getaddrinfo callback sees S_CLOSING and finishes the job. */
         ioc->state = S_CLOSING;
-        uv_cancel((uv_req_t *)&ioc->gai);
+        uv_cancel((uv_req_t *)&ioc->cn->gai);
         return;
     }
     ioc->state = S_CLOSING;
@@ -157,8 +180,7 @@ on_write(uv_write_t *req, int status)
     free(w);
     ioc->writes_in_flight--;
     if (status < 0 && ioc->state == S_OPEN) {
-        snprintf(ioc->detail, sizeof(ioc->detail), "write failed: %s",
-                 uv_strerror(status));
+        /* The core reports the lost connection. */
         lsh_conn_feed_eof(ioc->core);
         ioc->eof_seen = 1;
     }
@@ -221,11 +243,12 @@ on_timer(uv_timer_t *t)
 {
     lsh_io_conn *ioc = t->data;
     if (ioc->state == S_CONNECTING || ioc->state == S_RESOLVING) {
-        if (lsh_io_clock_ms(NULL) >= ioc->connect_deadline) {
-            snprintf(ioc->detail, sizeof(ioc->detail),
+        if (ioc->cn != NULL &&
+            lsh_io_clock_ms(NULL) >= ioc->cn->connect_deadline) {
+            snprintf(ioc->cn->detail, sizeof(ioc->cn->detail),
                      "connection timed out");
             if (ioc->cbs.on_connected) {
-                ioc->cbs.on_connected(ioc, LSH_ETIMEOUT, ioc->detail,
+                ioc->cbs.on_connected(ioc, LSH_ETIMEOUT, ioc->cn->detail,
                                       ioc->data);
             }
             close_now(ioc);
@@ -280,10 +303,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         ioc->reading = 0;
         ioc->eof_seen = 1;
-        if (nread != UV_EOF) {
-            snprintf(ioc->detail, sizeof(ioc->detail), "read failed: %s",
-                     uv_strerror((int)nread));
-        }
+        /* The core reports the lost connection (EOF or error alike). */
         lsh_conn_feed_eof(ioc->core);
         process(ioc);
         return;
@@ -422,21 +442,27 @@ lsh_io_conn_local(lsh_io_conn *ioc, char *host, size_t hostlen, int *port)
 
 /* Connecting */
 
+/* cfg with the default rng and clock filled in. */
+static void
+fill_config(lsh_config *dst, const lsh_config *cfg)
+{
+    *dst = *cfg;
+    if (dst->rng == NULL) {
+        dst->rng = lsh_rng_fill;
+    }
+    if (dst->clock == NULL) {
+        dst->clock = lsh_io_clock_ms;
+    }
+}
+
 static lsh_io_conn *
-conn_alloc(const lsh_config *cfg, const lsh_io_conn_cbs *cbs, void *data)
+conn_alloc(const lsh_io_conn_cbs *cbs, void *data)
 {
     lsh_io_conn *ioc = calloc(1, sizeof(*ioc));
     if (ioc == NULL) {
         return NULL;
     }
     ioc->base.close_cb = handle_closed;
-    ioc->cfg = *cfg;
-    if (ioc->cfg.rng == NULL) {
-        ioc->cfg.rng = lsh_rng_fill;
-    }
-    if (ioc->cfg.clock == NULL) {
-        ioc->cfg.clock = lsh_io_clock_ms;
-    }
     if (cbs != NULL) {
         ioc->cbs = *cbs;
     }
@@ -449,11 +475,12 @@ conn_alloc(const lsh_config *cfg, const lsh_io_conn_cbs *cbs, void *data)
     return ioc;
 }
 
-/* The socket is connected: make the core and start the conversation. */
+/* The socket is connected: make the core (it copies cfg) and start the
+ * conversation. */
 static int
-open_core(lsh_io_conn *ioc)
+open_core(lsh_io_conn *ioc, const lsh_config *cfg)
 {
-    int r = lsh_conn_new(&ioc->cfg, &ioc->core);
+    int r = lsh_conn_new(cfg, &ioc->core);
     if (r != 0) {
         return r;
     }
@@ -478,14 +505,18 @@ on_connect(uv_connect_t *req, int status)
         return;
     }
     uv_timer_stop(&ioc->timer);
-    if ((r = open_core(ioc)) != 0) {
-        snprintf(ioc->detail, sizeof(ioc->detail), "%s", lsh_strerror(r));
+    if ((r = open_core(ioc, &ioc->cn->cfg)) != 0) {
+        snprintf(ioc->cn->detail, sizeof(ioc->cn->detail), "%s",
+                 lsh_strerror(r));
         if (ioc->cbs.on_connected) {
-            ioc->cbs.on_connected(ioc, r, ioc->detail, ioc->data);
+            ioc->cbs.on_connected(ioc, r, ioc->cn->detail, ioc->data);
         }
         close_now(ioc);
         return;
     }
+    /* Up: what connecting needed goes (req is inside it). */
+    free_connecting(ioc->cn);
+    ioc->cn = NULL;
     if (ioc->cbs.on_connected) {
         ioc->cbs.on_connected(ioc, 0, "", ioc->data);
     }
@@ -510,9 +541,10 @@ static void
 fail_connect(lsh_io_conn *ioc, int uverr)
 {
     int code = lsh__io_err(uverr);
-    snprintf(ioc->detail, sizeof(ioc->detail), "%s", uv_strerror(uverr));
+    snprintf(ioc->cn->detail, sizeof(ioc->cn->detail), "%s",
+             uv_strerror(uverr));
     if (ioc->cbs.on_connected) {
-        ioc->cbs.on_connected(ioc, code, ioc->detail, ioc->data);
+        ioc->cbs.on_connected(ioc, code, ioc->cn->detail, ioc->data);
     }
     close_now(ioc);
 }
@@ -520,38 +552,39 @@ fail_connect(lsh_io_conn *ioc, int uverr)
 static void
 try_next_address(lsh_io_conn *ioc, int last_err)
 {
-    struct addrinfo *a = ioc->ai_next;
+    io_connecting *cn = ioc->cn;
+    struct addrinfo *a = cn->ai_next;
     int r;
     if (last_err < 0) {
-        ioc->last_uverr = last_err;
+        cn->last_uverr = last_err;
     }
     if (last_err < 0 && a != NULL) {
         /* A failed connect leaves the socket unusable: replace it first
          * (reopen_socket comes back here with last_err = 1). */
         uv_close((uv_handle_t *)&ioc->tcp, reopen_socket);
-        ioc->detail[0] = '\0';
+        cn->detail[0] = '\0';
         return;
     }
     if (a == NULL) {
-        fail_connect(ioc, ioc->last_uverr < 0 ? ioc->last_uverr
-                                              : UV_EADDRNOTAVAIL);
+        fail_connect(ioc, cn->last_uverr < 0 ? cn->last_uverr
+                                             : UV_EADDRNOTAVAIL);
         return;
     }
-    ioc->ai_next = a->ai_next;
+    cn->ai_next = a->ai_next;
     ioc->state = S_CONNECTING;
-    ioc->creq.data = ioc;
-    if (ioc->bind_local) {
-        if (ioc->local.ss_family != a->ai_family) {
+    cn->creq.data = ioc;
+    if (cn->bind_local) {
+        if (cn->local.ss_family != a->ai_family) {
             try_next_address(ioc, UV_EAFNOSUPPORT);
             return;
         }
-        if ((r = uv_tcp_bind(&ioc->tcp, (struct sockaddr *)&ioc->local,
+        if ((r = uv_tcp_bind(&ioc->tcp, (struct sockaddr *)&cn->local,
                              0)) != 0) {
             try_next_address(ioc, r);
             return;
         }
     }
-    r = uv_tcp_connect(&ioc->creq, &ioc->tcp, a->ai_addr, on_connect);
+    r = uv_tcp_connect(&cn->creq, &ioc->tcp, a->ai_addr, on_connect);
     if (r != 0) {
         try_next_address(ioc, r);
     }
@@ -573,8 +606,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         fail_connect(ioc, status);
         return;
     }
-    ioc->ai = res;
-    ioc->ai_next = res;
+    ioc->cn->ai = res;
+    ioc->cn->ai_next = res;
     try_next_address(ioc, 1);
 }
 
@@ -611,6 +644,7 @@ lsh_io_connect_ex(const char *host, int port, const lsh_config *cfg,
     struct sockaddr_storage local;
     char portstr[16];
     lsh_io_conn *ioc;
+    io_connecting *cn;
     uint64_t connect_timeout_ms = opts->connect_timeout_ms;
     int r;
 
@@ -620,13 +654,19 @@ lsh_io_connect_ex(const char *host, int port, const lsh_config *cfg,
         (opts->local_addr != NULL && local_address(opts, &local) != 0)) {
         return LSH_EINVAL;
     }
-    ioc = conn_alloc(cfg, cbs, data);
-    if (ioc == NULL) {
+    if ((cn = calloc(1, sizeof(*cn))) == NULL) {
         return LSH_ENOMEM;
     }
+    ioc = conn_alloc(cbs, data);
+    if (ioc == NULL) {
+        free(cn);
+        return LSH_ENOMEM;
+    }
+    ioc->cn = cn;
+    fill_config(&cn->cfg, cfg);
     if (opts->local_addr != NULL) {
-        ioc->bind_local = 1;
-        ioc->local = local;
+        cn->bind_local = 1;
+        cn->local = local;
     }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = opts->family == 4   ? AF_INET
@@ -635,24 +675,24 @@ lsh_io_connect_ex(const char *host, int port, const lsh_config *cfg,
     hints.ai_socktype = SOCK_STREAM;
     snprintf(portstr, sizeof(portstr), "%d", port);
     ioc->state = S_RESOLVING;
-    ioc->gai.data = ioc;
+    cn->gai.data = ioc;
     if (connect_timeout_ms > 0) {
-        ioc->connect_deadline = lsh_io_clock_ms(NULL) + connect_timeout_ms;
+        cn->connect_deadline = lsh_io_clock_ms(NULL) + connect_timeout_ms;
         uv_timer_start(&ioc->timer, on_timer, connect_timeout_ms, 0);
     }
     /* An address needs no resolver: connect at once rather than queue
      * behind whatever occupies libuv's thread pool. */
     hints.ai_flags = AI_NUMERICHOST;
-    if (getaddrinfo(host, portstr, &hints, &ioc->ai) == 0) {
-        ioc->ai_next = ioc->ai;
-        ioc->numeric = 1;
+    if (getaddrinfo(host, portstr, &hints, &cn->ai) == 0) {
+        cn->ai_next = cn->ai;
+        cn->numeric = 1;
         ioc->state = S_CONNECTING;
         try_next_address(ioc, 1);
         *out = ioc;
         return 0;
     }
     hints.ai_flags = 0;
-    r = uv_getaddrinfo(lsh__io_loop(), &ioc->gai, on_resolved, host,
+    r = uv_getaddrinfo(lsh__io_loop(), &cn->gai, on_resolved, host,
                        portstr, &hints);
     if (r != 0) {
         ioc->cbs.on_closed = NULL;
@@ -682,15 +722,17 @@ on_connection(uv_stream_t *server, int status)
 {
     lsh_io_listener *l = server->data;
     lsh_io_conn *ioc;
+    lsh_config cfg;
     if (status != 0) {
         return;
     }
-    ioc = conn_alloc(&l->cfg, NULL, NULL);
+    ioc = conn_alloc(NULL, NULL);
     if (ioc == NULL) {
         return;
     }
+    fill_config(&cfg, &l->cfg);
     if (uv_accept(server, (uv_stream_t *)&ioc->tcp) != 0 ||
-        open_core(ioc) != 0) {
+        open_core(ioc, &cfg) != 0) {
         ioc->state = S_OPEN;
         close_now(ioc);
         return;
