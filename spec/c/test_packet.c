@@ -927,6 +927,118 @@ test_payload_out_full_is_fatal(void **state)
     lsh_buf_free(&out);
 }
 
+/*
+ * Decoding appends: payload_out may already hold bytes (the body is then
+ * decrypted behind them and the payload slid down over padding_length),
+ * and with too little room for the padded body but enough for the
+ * payload the packet is still delivered.  A bad MAC leaves the bytes
+ * that were there, and nothing behind them.  Every cipher x MAC layout.
+ */
+static void
+test_decode_appends_after_existing_bytes(void **state)
+{
+    static const size_t sizes[] = {0, 1, 17, 1000};
+    static const uint8_t prefix[] = "already here";
+    (void)state;
+
+    for (size_t ci = 0; ci < NELEM(ciphers); ci++) {
+        const lsh_cipher_info *info = lsh_cipher_lookup(ciphers[ci]);
+        if (info == NULL) {
+            continue;
+        }
+        for (size_t mi = 0; mi < NELEM(macs); mi++) {
+            const char *mac = info->aead ? NULL : macs[mi];
+            size_t total = sizeof(prefix);
+            uint8_t expect[sizeof(prefix) + 1018];
+            lsh_pkt_dir tx, rx;
+            lsh_buf wire, out, tight;
+            prng p = {0x51 + ci * 16 + mi};
+            size_t wire_len;
+
+            if ((info->aead && mi > 0) || !mac_available(macs[mi])) {
+                continue;
+            }
+            memset(&tx, 0, sizeof(tx));
+            memset(&rx, 0, sizeof(rx));
+            set_pair(&tx, &rx, ciphers[ci], mac, "none");
+            lsh_buf_init(&wire, 0);
+            memcpy(expect, prefix, sizeof(prefix));
+            for (size_t i = 0; i < NELEM(sizes); i++) {
+                uint8_t *pl = make_payload(&p, sizes[i], 0);
+                memcpy(expect + total, pl, sizes[i]);
+                total += sizes[i];
+                assert_int_equal(lsh_pkt_encode(&tx, pl, sizes[i], prng_fill,
+                                                &p, &wire),
+                                 0);
+                free(pl);
+            }
+            wire_len = lsh_buf_len(&wire);
+
+            /* Plenty of room: every packet lands behind what is there. */
+            lsh_buf_init(&out, 0);
+            assert_int_equal(lsh_buf_put(&out, prefix, sizeof(prefix)), 0);
+            for (size_t i = 0; i < NELEM(sizes); i++) {
+                assert_int_equal(lsh_pkt_decode(&rx, &wire, &out), 0);
+            }
+            assert_int_equal(lsh_pkt_decode(&rx, &wire, &out), LSH_EAGAIN);
+            assert_int_equal(lsh_buf_len(&out), total);
+            assert_memory_equal(lsh_buf_ptr(&out), expect, total);
+            lsh_buf_free(&out);
+            lsh_pkt_dir_free(&tx);
+            lsh_pkt_dir_free(&rx);
+
+            /* Exactly room for the payloads, none for padding. */
+            memset(&tx, 0, sizeof(tx));
+            memset(&rx, 0, sizeof(rx));
+            set_pair(&tx, &rx, ciphers[ci], mac, "none");
+            lsh_buf_init(&tight, total);
+            assert_int_equal(lsh_buf_put(&tight, prefix, sizeof(prefix)), 0);
+            lsh_buf_reset(&wire);
+            p.s = 0x51 + ci * 16 + mi;
+            for (size_t i = 0; i < NELEM(sizes); i++) {
+                uint8_t *pl = make_payload(&p, sizes[i], 0);
+                assert_int_equal(lsh_pkt_encode(&tx, pl, sizes[i], prng_fill,
+                                                &p, &wire),
+                                 0);
+                free(pl);
+            }
+            assert_int_equal(lsh_buf_len(&wire), wire_len);
+            for (size_t i = 0; i < NELEM(sizes); i++) {
+                assert_int_equal(lsh_pkt_decode(&rx, &wire, &tight), 0);
+            }
+            assert_int_equal(lsh_buf_len(&tight), total);
+            assert_memory_equal(lsh_buf_ptr(&tight), expect, total);
+            lsh_buf_free(&tight);
+
+            /* A flipped MAC (or tag) bit: the old bytes stay, alone. */
+            lsh_buf_reset(&wire);
+            {
+                uint8_t msg[100];
+                memset(msg, 0x5a, sizeof(msg));
+                assert_int_equal(lsh_pkt_encode(&tx, msg, sizeof(msg),
+                                                prng_fill, &p, &wire),
+                                 0);
+            }
+            lsh_pkt_dir_free(&tx);
+            if (strcmp(ciphers[ci], "none") != 0 ||
+                (mac != NULL && strcmp(mac, "none") != 0)) {
+                lsh_buf_ptr(&wire)[lsh_buf_len(&wire) - 1] ^= 1;
+                lsh_buf_init(&out, 0);
+                assert_int_equal(lsh_buf_put(&out, prefix, sizeof(prefix)),
+                                 0);
+                assert_int_equal(lsh_pkt_decode(&rx, &wire, &out),
+                                 LSH_EBADMAC);
+                assert_int_equal(lsh_buf_len(&out), sizeof(prefix));
+                assert_memory_equal(lsh_buf_ptr(&out), prefix,
+                                    sizeof(prefix));
+                lsh_buf_free(&out);
+            }
+            lsh_pkt_dir_free(&rx);
+            lsh_buf_free(&wire);
+        }
+    }
+}
+
 /* -------------------------------------------------------- compression */
 
 /* A zlib stream (header included) of n zero bytes, partial-flushed. */
@@ -1127,6 +1239,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_every_cipher_mac_compression),
         cmocka_unit_test(test_round_trip_one_byte_at_a_time),
+        cmocka_unit_test(test_decode_appends_after_existing_bytes),
         cmocka_unit_test(test_sequence_numbers_wrap_at_2_32),
         cmocka_unit_test(test_reset_seqnr_and_counters_on_rekey),
         cmocka_unit_test(test_zeroed_direction_is_cleartext),

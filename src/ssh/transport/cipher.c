@@ -200,16 +200,26 @@ lsh_cipher_init(lsh_cipher_ctx *c, const lsh_cipher_info *info, int encrypt,
 int
 lsh_cipher_crypt(lsh_cipher_ctx *c, uint8_t *buf, size_t n)
 {
+    return lsh_cipher_crypt_to(c, buf, buf, n);
+}
+
+int
+lsh_cipher_crypt_to(lsh_cipher_ctx *c, const uint8_t *in, uint8_t *out,
+                    size_t n)
+{
     int outl = 0;
 
     if (c->info == NULL || c->info->kind == LSH_CIPHER_NONE || n == 0) {
+        if (n > 0 && out != in) {
+            memmove(out, in, n);
+        }
         return 0;
     }
     if (c->info->kind != LSH_CIPHER_STREAM || n > INT_MAX ||
         n % c->info->block_size != 0) {
         return LSH_EINVAL;
     }
-    if (!EVP_CipherUpdate(c->evp, buf, &outl, buf, (int)n) ||
+    if (!EVP_CipherUpdate(c->evp, out, &outl, in, (int)n) ||
         (size_t)outl != n) {
         return LSH_ECRYPTO;
     }
@@ -228,18 +238,20 @@ gcm_next_nonce(lsh_cipher_ctx *c)
 }
 
 /*
- * One AES-GCM invocation over a packet: AAD is the 4-byte length, the
- * rest is transformed in place.  The nonce advances whatever the outcome.
+ * One AES-GCM invocation over a packet: AAD is the 4-byte length `aad`,
+ * and the n bytes at `in` are transformed into `out` (which may be `in`).
+ * The nonce advances whatever the outcome.
  */
 static int
-gcm_run(lsh_cipher_ctx *c, uint8_t *pkt, size_t n, uint8_t *tag, int seal)
+gcm_run(lsh_cipher_ctx *c, const uint8_t aad[4], const uint8_t *in,
+        uint8_t *out, size_t n, uint8_t *tag, int seal)
 {
     uint8_t scratch[16];
     int outl = 0, ok;
 
     ok = EVP_CipherInit_ex(c->evp, NULL, NULL, NULL, c->nonce, -1) &&
-         EVP_CipherUpdate(c->evp, NULL, &outl, pkt, 4) &&
-         EVP_CipherUpdate(c->evp, pkt + 4, &outl, pkt + 4, (int)(n - 4)) &&
+         EVP_CipherUpdate(c->evp, NULL, &outl, aad, 4) &&
+         (n == 0 || EVP_CipherUpdate(c->evp, out, &outl, in, (int)n)) &&
          (seal || EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_SET_TAG, 16, tag));
     gcm_next_nonce(c);
     if (!ok) {
@@ -266,13 +278,14 @@ chacha_iv(uint8_t iv[16], uint32_t seqnr)
 }
 
 /*
- * Runs ChaCha20 with key k over n bytes in place, starting at block 0 of
- * nonce seqnr.  For K_2, a call over a 64-byte block yields the Poly1305
- * key and leaves the stream at block 1.
+ * Runs ChaCha20 with key k over n bytes from `in` into `out` (which may be
+ * `in`), starting at block 0 of nonce seqnr when `restart` is set and
+ * continuing the stream otherwise.  For K_2, a call over a 64-byte block
+ * yields the Poly1305 key and leaves the stream at block 1.
  */
 static int
-chacha_xor(EVP_CIPHER_CTX *k, uint32_t seqnr, int restart, uint8_t *buf,
-           size_t n)
+chacha_xor(EVP_CIPHER_CTX *k, uint32_t seqnr, int restart, const uint8_t *in,
+           uint8_t *out, size_t n)
 {
     uint8_t iv[16];
     int outl = 0;
@@ -281,7 +294,7 @@ chacha_xor(EVP_CIPHER_CTX *k, uint32_t seqnr, int restart, uint8_t *buf,
     if (restart && !EVP_CipherInit_ex(k, NULL, NULL, NULL, iv, -1)) {
         return LSH_ECRYPTO;
     }
-    if (n > INT_MAX || !EVP_CipherUpdate(k, buf, &outl, buf, (int)n) ||
+    if (n > INT_MAX || !EVP_CipherUpdate(k, out, &outl, in, (int)n) ||
         (size_t)outl != n) {
         return LSH_ECRYPTO;
     }
@@ -296,7 +309,7 @@ static int
 chacha_polykey(lsh_cipher_ctx *c, uint32_t seqnr, uint8_t block0[64])
 {
     memset(block0, 0, 64);
-    return chacha_xor(c->evp, seqnr, 1, block0, 64);
+    return chacha_xor(c->evp, seqnr, 1, block0, block0, 64);
 }
 
 static int
@@ -325,13 +338,13 @@ lsh_cipher_seal(lsh_cipher_ctx *c, uint32_t seqnr, uint8_t *pkt, size_t n,
         return LSH_EINVAL;
     }
     if (c->info->kind == LSH_CIPHER_GCM) {
-        return gcm_run(c, pkt, n, tag, 1);
+        return gcm_run(c, pkt, pkt + 4, pkt + 4, n - 4, tag, 1);
     }
     /* PROTOCOL.chacha20poly1305 "Packet Handling": the length with K_1,
      * the rest with K_2 from block 1, then Poly1305 over both. */
-    if ((r = chacha_xor(c->evp2, seqnr, 1, pkt, 4)) == 0 &&
+    if ((r = chacha_xor(c->evp2, seqnr, 1, pkt, pkt, 4)) == 0 &&
         (r = chacha_polykey(c, seqnr, block0)) == 0 &&
-        (r = chacha_xor(c->evp, seqnr, 0, pkt + 4, n - 4)) == 0) {
+        (r = chacha_xor(c->evp, seqnr, 0, pkt + 4, pkt + 4, n - 4)) == 0) {
         r = poly1305(c, block0, pkt, n, tag);
     }
     lsh_memzero(block0, sizeof(block0));
@@ -342,6 +355,16 @@ int
 lsh_cipher_open(lsh_cipher_ctx *c, uint32_t seqnr, uint8_t *pkt, size_t n,
                 const uint8_t *tag)
 {
+    if (n < 4) {
+        return LSH_EINVAL;
+    }
+    return lsh_cipher_open_to(c, seqnr, pkt, n, tag, pkt + 4);
+}
+
+int
+lsh_cipher_open_to(lsh_cipher_ctx *c, uint32_t seqnr, const uint8_t *pkt,
+                   size_t n, const uint8_t *tag, uint8_t *out)
+{
     uint8_t block0[64], want[16];
     int r;
 
@@ -350,9 +373,10 @@ lsh_cipher_open(lsh_cipher_ctx *c, uint32_t seqnr, uint8_t *pkt, size_t n,
         return LSH_EINVAL;
     }
     if (c->info->kind == LSH_CIPHER_GCM) {
-        r = gcm_run(c, pkt, n, (uint8_t *)(uintptr_t)tag, 0);
+        r = gcm_run(c, pkt, pkt + 4, out, n - 4, (uint8_t *)(uintptr_t)tag,
+                    0);
         if (r != 0) {
-            lsh_memzero(pkt + 4, n - 4);
+            lsh_memzero(out, n - 4);
         }
         return r;
     }
@@ -362,7 +386,7 @@ lsh_cipher_open(lsh_cipher_ctx *c, uint32_t seqnr, uint8_t *pkt, size_t n,
         if (CRYPTO_memcmp(want, tag, 16) != 0) {
             r = LSH_EBADMAC;
         } else {
-            r = chacha_xor(c->evp, seqnr, 0, pkt + 4, n - 4);
+            r = chacha_xor(c->evp, seqnr, 0, pkt + 4, out, n - 4);
         }
     }
     lsh_memzero(block0, sizeof(block0));
@@ -381,7 +405,7 @@ lsh_cipher_peek_length(lsh_cipher_ctx *c, uint32_t seqnr, const uint8_t in[4],
     }
     memcpy(tmp, in, 4);
     if (c->info->kind == LSH_CIPHER_CHACHAPOLY &&
-        (r = chacha_xor(c->evp2, seqnr, 1, tmp, 4)) != 0) {
+        (r = chacha_xor(c->evp2, seqnr, 1, tmp, tmp, 4)) != 0) {
         return r;
     }
     *len = ((uint32_t)tmp[0] << 24) | ((uint32_t)tmp[1] << 16) |

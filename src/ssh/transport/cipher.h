@@ -98,6 +98,13 @@ void lsh_cipher_free(lsh_cipher_ctx *c);
 LSH_MUST_CHECK int lsh_cipher_crypt(lsh_cipher_ctx *c, uint8_t *buf, size_t n);
 
 /*
+ * lsh_cipher_crypt from `in` into `out` (n bytes each; the two are either
+ * the same pointer or do not overlap).  For "none" the bytes are copied.
+ */
+LSH_MUST_CHECK int lsh_cipher_crypt_to(lsh_cipher_ctx *c, const uint8_t *in,
+                                       uint8_t *out, size_t n);
+
+/*
  * AEAD, sending: `pkt` is a whole packet of n bytes, the 4-byte
  * packet_length followed by the padded plaintext.  Encrypts in place
  * (GCM leaves the length in clear as AAD, RFC 5647 §7.3; chacha-poly
@@ -116,6 +123,15 @@ LSH_MUST_CHECK int lsh_cipher_seal(lsh_cipher_ctx *c, uint32_t seqnr,
  */
 LSH_MUST_CHECK int lsh_cipher_open(lsh_cipher_ctx *c, uint32_t seqnr,
                                    uint8_t *pkt, size_t n, const uint8_t *tag);
+
+/*
+ * lsh_cipher_open, but the n - 4 decrypted bytes of pkt[4..n) go to `out`
+ * (pkt + 4 itself, or memory that does not overlap pkt) and pkt is only
+ * read.  On a bad tag `out` is wiped (GCM) or never written (chacha-poly).
+ */
+LSH_MUST_CHECK int lsh_cipher_open_to(lsh_cipher_ctx *c, uint32_t seqnr,
+                                      const uint8_t *pkt, size_t n,
+                                      const uint8_t *tag, uint8_t *out);
 
 /*
  * chacha20-poly1305@openssh.com, receiving: decrypts the 4-byte length

@@ -102,21 +102,19 @@ lsh_mac_init(lsh_mac_ctx *m, const lsh_mac_info *info, const uint8_t *key)
     return 0;
 }
 
-int
-lsh_mac_compute(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *data,
-                size_t n, uint8_t *out)
+/* MAC(key, seqnr || a[0..na) || b[0..nb)) into out (RFC 4253 §6.4). */
+static int
+mac_run(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *a, size_t na,
+        const uint8_t *b, size_t nb, uint8_t *out)
 {
     uint8_t seq[4];
     size_t outl = 0;
 
-    if (m->info == NULL || m->info->digest == NULL) {
-        return 0;
-    }
-    /* RFC 4253 §6.4: mac = MAC(key, sequence_number || packet). */
     lsh_poke_u32(seq, seqnr);
     if (!EVP_MAC_init(m->evp, NULL, 0, NULL) ||
         !EVP_MAC_update(m->evp, seq, sizeof(seq)) ||
-        !EVP_MAC_update(m->evp, data, n) ||
+        (na > 0 && !EVP_MAC_update(m->evp, a, na)) ||
+        (nb > 0 && !EVP_MAC_update(m->evp, b, nb)) ||
         !EVP_MAC_final(m->evp, out, &outl, m->info->mac_len) ||
         outl != m->info->mac_len) {
         return LSH_ECRYPTO;
@@ -125,8 +123,26 @@ lsh_mac_compute(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *data,
 }
 
 int
+lsh_mac_compute(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *data,
+                size_t n, uint8_t *out)
+{
+    if (m->info == NULL || m->info->digest == NULL) {
+        return 0;
+    }
+    /* RFC 4253 §6.4: mac = MAC(key, sequence_number || packet). */
+    return mac_run(m, seqnr, data, n, NULL, 0, out);
+}
+
+int
 lsh_mac_verify(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *data,
                size_t n, const uint8_t *expected)
+{
+    return lsh_mac_verify2(m, seqnr, data, n, NULL, 0, expected);
+}
+
+int
+lsh_mac_verify2(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *a, size_t na,
+                const uint8_t *b, size_t nb, const uint8_t *expected)
 {
     uint8_t want[LSH_MAC_MAX_LEN];
     int r;
@@ -134,7 +150,7 @@ lsh_mac_verify(lsh_mac_ctx *m, uint32_t seqnr, const uint8_t *data,
     if (m->info == NULL || m->info->digest == NULL) {
         return 0;
     }
-    if ((r = lsh_mac_compute(m, seqnr, data, n, want)) != 0) {
+    if ((r = mac_run(m, seqnr, a, na, b, nb, want)) != 0) {
         return r;
     }
     r = CRYPTO_memcmp(want, expected, m->info->mac_len) == 0 ? 0 : LSH_EBADMAC;

@@ -69,4 +69,13 @@ LSH_MUST_CHECK int lsh_mac_verify(lsh_mac_ctx *m, uint32_t seqnr,
                                   const uint8_t *data, size_t n,
                                   const uint8_t *expected);
 
+/*
+ * lsh_mac_verify over data given in two pieces: MAC(key, seqnr || a[0..na)
+ * || b[0..nb)), for a packet whose plaintext is not contiguous.
+ */
+LSH_MUST_CHECK int lsh_mac_verify2(lsh_mac_ctx *m, uint32_t seqnr,
+                                   const uint8_t *a, size_t na,
+                                   const uint8_t *b, size_t nb,
+                                   const uint8_t *expected);
+
 #endif

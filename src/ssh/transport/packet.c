@@ -15,11 +15,16 @@
  *
  * Sending writes the header, the payload (copied once, or deflated
  * straight into `out`) and the padding into `out`, then encrypts and MACs
- * the packet where it lies.  Receiving decrypts in place inside `in` and
- * copies the payload once into `payload_out`.  Between two calls that
- * return LSH_EAGAIN the only state kept is the packet length (rx_len):
- * for the classic layout the first block, which told us the length, is
- * already plaintext in `in` and is never decrypted again.
+ * the packet where it lies.  Receiving authenticates the packet in `in`
+ * and decrypts its body straight into `payload_out` (open_into: the
+ * cipher's output is the one copy), then cuts the padding_length byte and
+ * the padding off; only when the payload must be inflated (or
+ * `payload_out` has no room for the padded body) is the packet decrypted
+ * in place inside `in` and the payload copied or inflated out of it.
+ * Between two calls that return LSH_EAGAIN the only state kept is the
+ * packet length (rx_len): for the classic layout the first block, which
+ * told us the length, is already plaintext in `in` and is never
+ * decrypted again.
  *
  * Pointers into `in` and `out` are taken after the last call that may
  * grow the buffer (lsh_buf_append_space may move its storage).
@@ -428,10 +433,85 @@ deliver(lsh_pkt_dir *d, const uint8_t *body, size_t len, lsh_buf *payload_out)
     return lsh_buf_put(payload_out, payload, len - 1 - padlen);
 }
 
+/*
+ * Drops padding_length and padding around the payload of the body that
+ * lies at payload_out[start ..): the padding off the end, the length byte
+ * off the front (by advancing the buffer's start when the body is all it
+ * holds, else by sliding the payload down one byte).
+ */
+static int
+strip_body(lsh_buf *payload_out, size_t start, size_t len)
+{
+    uint8_t *body = lsh_buf_ptr(payload_out) + start;
+    uint8_t padlen = body[0];
+
+    /* RFC 4253 §6: at least four bytes of padding, inside the packet. */
+    if (padlen < 4 || padlen >= len) {
+        return LSH_EBADPACKET;
+    }
+    if (lsh_buf_truncate(payload_out, padlen) != 0) {
+        return LSH_EBADPACKET;
+    }
+    if (start == 0) {
+        return lsh_buf_consume(payload_out, 1);
+    }
+    memmove(body, body + 1, len - 1 - padlen);
+    return lsh_buf_truncate(payload_out, 1);
+}
+
+/*
+ * Authenticates the packet pkt[0 .. 4 + len) in `in` and decrypts its body
+ * straight into payload_out, leaving the ciphertext where it is: one pass
+ * over the bytes where unprotect() + deliver() make two.  On any failure
+ * payload_out is put back as it was (what was written is wiped).
+ */
+static int
+open_into(lsh_pkt_dir *d, const layout *l, const uint8_t *pkt, size_t len,
+          lsh_buf *payload_out)
+{
+    size_t start = lsh_buf_len(payload_out), done;
+    const uint8_t *mac = pkt + 4 + len;
+    uint8_t *body;
+    int r;
+
+    if ((r = lsh_buf_append_space(payload_out, len, &body)) != 0) {
+        return r;
+    }
+    if (l->aead) {
+        r = lsh_cipher_open_to(&d->cipher, d->seqnr, pkt, 4 + len, mac, body);
+    } else if (l->etm) {
+        /* PROTOCOL §1.5: verify before decrypting anything. */
+        if ((r = lsh_mac_verify(&d->mac, d->seqnr, pkt, 4 + len, mac)) == 0) {
+            r = lsh_cipher_crypt_to(&d->cipher, pkt + 4, body, len);
+        }
+    } else {
+        /* Classic: the first block is plaintext already (read_length);
+         * the MAC covers seqnr || length || body, in two pieces here. */
+        done = l->ci->kind == LSH_CIPHER_STREAM ? l->ci->block_size - 4 : 0;
+        memcpy(body, pkt + 4, done);
+        r = lsh_cipher_crypt_to(&d->cipher, pkt + 4 + done, body + done,
+                                len - done);
+        if (r == 0) {
+            r = lsh_mac_verify2(&d->mac, d->seqnr, pkt, 4, body, len, mac);
+        }
+    }
+    if (r == 0) {
+        r = strip_body(payload_out, start, len);
+    }
+    if (r != 0) {
+        /* Wipe what was written (classic: plaintext not authenticated)
+         * whatever payload_out's own policy (lsh_buf_set_bulk). */
+        lsh_memzero(lsh_buf_ptr(payload_out) + start,
+                    lsh_buf_len(payload_out) - start);
+        restore(payload_out, start);
+    }
+    return r;
+}
+
 int
 lsh_pkt_decode(lsh_pkt_dir *d, lsh_buf *in, lsh_buf *payload_out)
 {
-    size_t total;
+    size_t total, clear = 0;
     uint8_t *pkt;
     layout l;
     int r;
@@ -452,10 +532,26 @@ lsh_pkt_decode(lsh_pkt_dir *d, lsh_buf *in, lsh_buf *payload_out)
         return LSH_EAGAIN;
     }
     pkt = lsh_buf_ptr(in);
-    if ((r = unprotect(d, &l, pkt, d->rx_len)) != 0 ||
-        (r = deliver(d, pkt + 4, d->rx_len, payload_out)) != 0) {
+    if (!lsh_comp_active(&d->comp) &&
+        lsh_buf_len(payload_out) + d->rx_len <= payload_out->max) {
+        /* The usual case: decrypt straight into payload_out.  `in` keeps
+         * the ciphertext; only a classic packet's first block (decrypted
+         * by read_length) is plaintext there. */
+        r = open_into(d, &l, pkt, d->rx_len, payload_out);
+        if (!l.clear_len && l.ci->kind == LSH_CIPHER_STREAM) {
+            clear = l.ci->block_size - 4;
+        }
+    } else if ((r = unprotect(d, &l, pkt, d->rx_len)) == 0) {
+        /* Inflating, or too little room for the padded body. */
+        r = deliver(d, pkt + 4, d->rx_len, payload_out);
+        clear = d->rx_len;
+    }
+    if (r != 0) {
         return fail(d, r);
     }
+    /* No plaintext stays behind in `in`, so that it may be a bulk buffer
+     * (lsh_buf_set_bulk), which does not wipe what it consumes. */
+    lsh_memzero(pkt + 4, clear);
     if ((r = lsh_buf_consume(in, total)) != 0) {
         return fail(d, r);
     }

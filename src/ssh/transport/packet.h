@@ -145,6 +145,9 @@ LSH_MUST_CHECK int lsh_pkt_encode(lsh_pkt_dir *d, const uint8_t *payload,
  *
  * Returns 0 when a whole packet was there: its bytes are consumed from
  * `in` and its payload (decompressed) is appended to `payload_out`.
+ * Whatever of the packet was decrypted inside `in` is zeroed before it is
+ * consumed, so `in` never keeps plaintext and may be a bulk buffer
+ * (lsh_buf_set_bulk: consumed bytes are not wiped one by one).
  * Returns LSH_EAGAIN when more bytes are needed; nothing is consumed, but
  * the bytes already looked at may have been decrypted in place (the first
  * block of a CBC/CTR packet without etm), so the caller must only ever
