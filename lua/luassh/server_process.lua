@@ -573,32 +573,19 @@ local function serve_sftp(sess, o)
     pcall(ch.write, ch, "luassh server: " .. why .. "\n", 1)
     return sess.chan:exit(1)
   end
+  -- s:serve hands the requests to the core (on the thread pool unless
+  -- methods are overridden) and writes the responses into ch from C; it
+  -- returns once they are sent, and only then is more input read, so
+  -- the channel window holds the client back meanwhile.
   local ok, err = pcall(function()
-    local pending, more = "", false
     while true do
-      local d
-      if pending ~= "" or more then
-        d, pending = pending, ""
-      else
+      local d = ch:read(65536)
+      while d == nil do
+        local req = ch:_next_request(false)
+        if req and req.want_reply then ch:_reply(req.id, false) end
         d = ch:read(65536)
-        while d == nil do
-          local req = ch:_next_request(false)
-          if req and req.want_reply then ch:_reply(req.id, false) end
-          d = ch:read(65536)
-        end
-        if d == "" then break end
       end
-      local out, rest, last = s:feed(d)
-      more = last == true
-      if out == nil then
-        if last and last ~= "" then ch:write(last) end
-        break
-      end
-      if out ~= "" then
-        ch:write(out)
-        ch:drain()
-      end
-      pending = rest
+      if d == "" or not s:serve(ch, d) then break end
     end
   end)
   s:close()

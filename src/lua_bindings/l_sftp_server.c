@@ -2,13 +2,48 @@
  * luassh.sftpservercore: the SFTP server core (src/ssh/sftp/server.c, over
  * the chrooted POSIX backend of fs_posix.c) as a Lua object, so that the
  * SSH server (lua/luassh/server_process.lua) can serve the "sftp"
- * subsystem on a channel: it reads channel data, hands it to s:feed(),
- * and writes back what feed returns.
+ * subsystem on a channel: it reads channel data and hands it to
+ * s:serve(ch, data), which writes the responses into the channel.
  *
- * The core is bytes in / bytes out and applies its own backpressure: feed
- * takes fewer bytes while its output is above the high-water mark, and
- * returns the rest, to be fed again once the output has been written.
- * File I/O is synchronous on the loop's thread (as in --sftp-server).
+ * IMPLEMENTATION NOTES (serving a channel: threads and flow control)
+ *
+ * Issue 7: "File I/O goes through libuv's thread pool so one slow disk
+ * does not stall other sessions".  With the POSIX backend alone (no
+ * method overrides), the loop thread only copies received bytes into the
+ * core's input (lsh_sftp_server_put_input, no request handled; what does
+ * not fit waits in `pend`), and once a whole request is there
+ * (lsh_sftp_server_pending) a job on a worker (src/uvio/work.h) runs a
+ * feed with no data: it answers every whole request, up to the output's
+ * high-water mark (a batch).  The core and its filesystem object then
+ * belong to that worker alone (`busy`): the loop thread does not touch
+ * them until the job's done callback, and the serving task waits.  The
+ * task reads no more channel data meanwhile, so the bytes the client
+ * keeps sending stay in the channel's queue, unacknowledged, and the
+ * channel window (RFC 4254 §5.2) bounds them.  On done the loop thread
+ * sends the output, moves pending input in and starts the next batch.
+ * A partial request costs no job, and while more input is already
+ * queued on the channel it is taken first (up to IN_MAX), so that one job
+ * answers several requests: a thread hop per WRITE would cost more than
+ * the write to the page cache.
+ *
+ * Output goes from the core's buffer straight into the connection
+ * (lsh_chan_write copies it into the SSH packets): no Lua string and no
+ * channel queue in between.  What the window or the connection's send
+ * buffer does not take stays in the core; the task waits on the
+ * channel's drain queue, which LSH_EV_CHAN_WRITABLE wakes.  The core
+ * takes no further requests while that output is above its high-water
+ * mark (draft-02 §3), so memory stays bounded.
+ *
+ * Teardown: the object is a pointer to a malloc'd sftpsrv, so a job may
+ * outlive the Lua object.  close/__gc during a job marks it orphaned
+ * (and cancels the job if it has not started); the done callback then
+ * closes the handles and frees it.  lsh_io_shutdown() waits for running
+ * jobs, so a worker blocked for ever (a FIFO nobody writes) delays the
+ * process's exit until the operation returns.
+ *
+ * With method overrides the core runs synchronously in the serving task
+ * (the methods are Lua), and the output passes through `stage`, where
+ * the error texts are substituted (below).
  *
  * IMPLEMENTATION NOTES (Lua overrides: sftp_factory returning a table)
  *
@@ -56,14 +91,20 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "lua_bindings/l_client.h"
 #include "lua_bindings/l_sftp.h"
+#include "lua_bindings/sched.h"
+#include "ssh/connection/channel.h"
 #include "ssh/sftp/server.h"
+#include "uvio/work.h"
 
 int luaopen_luassh_sftpservercore(lua_State *L);
 
 #define SFTPSRV_MT "luassh.SFTPServerCore"
 /* Output handed to Lua per feed call at most (about): backpressure. */
 #define FEED_OUT_MAX ((size_t)1024 * 1024)
+/* The core's input buffer: whole requests gathered for one job. */
+#define IN_MAX ((size_t)1024 * 1024 + 4)
 /* Longest error text sent back in a STATUS. */
 #define MSG_MAX 512
 /* Most entries a scandir iterator may produce for one directory. */
@@ -131,10 +172,26 @@ typedef struct ldir {
     void *posix;
 } ldir;
 
+/*
+ * One session's server.  malloc'd, not the userdata itself: a job on the
+ * thread pool holds it, and it must outlive a userdata collected while
+ * the job runs (the job's done callback frees an orphaned one).
+ */
 typedef struct sftpsrv {
     lsh_sftp_server *s;
     lsh_sftp_fs *fs;
-    lbe *be; /* NULL: the POSIX backend alone */
+    lbe *be;          /* NULL: the POSIX backend alone (runs on the pool) */
+    int busy;         /* a job runs: only the worker touches s and fs */
+    int orphan;       /* closed while busy: the done callback frees it */
+    lsh_io_job *job;  /* the job while busy */
+    /* The serving task's waiter while it waits for the job: a wait on
+     * the channel's state_q (so that the channel closing wakes it too),
+     * woken by the job's end.  It lives on the task's stack: cleared
+     * first thing whenever the task resumes. */
+    llsh_waiter *qw;
+    llsh_bytes pend;  /* input the core's input buffer could not take */
+    int jr;           /* the core's sticky error, once seen */
+    llsh_bytes stage; /* Lua backend: output with its error texts */
 } sftpsrv;
 
 /* Error texts and their responses */
@@ -203,10 +260,10 @@ take_msg(lbe *be, uint64_t start, uint64_t end)
     return be->cur;
 }
 
-/* Adds one response packet, with msg as its message if it is a failed
- * STATUS (draft-02 §7). */
-static void
-add_packet(luaL_Buffer *b, lbe *be, const uint8_t *p, size_t used,
+/* Adds one response packet to out, with msg as its message if it is a
+ * failed STATUS (draft-02 §7). */
+static int
+add_packet(llsh_bytes *out, lbe *be, const uint8_t *p, size_t used,
            const uint8_t *pkt, size_t len, const char *msg)
 {
     lsh_sftp_response resp;
@@ -214,41 +271,41 @@ add_packet(luaL_Buffer *b, lbe *be, const uint8_t *p, size_t used,
         resp.type == LSH_SFTP_STATUS && resp.code != FX_OK) {
         lsh_buf_reset(&be->tmp);
         if (lsh_sftp_put_status(&be->tmp, resp.id, resp.code, msg) == 0) {
-            luaL_addlstring(b, (const char *)lsh_buf_ptr(&be->tmp),
-                            lsh_buf_len(&be->tmp));
-            return;
+            return llsh_bytes_put(out, lsh_buf_ptr(&be->tmp),
+                                  lsh_buf_len(&be->tmp));
         }
     }
-    luaL_addlstring(b, (const char *)p, used);
+    return llsh_bytes_put(out, p, used);
 }
 
-/* Copies k bytes of output (whole packets) into b, substituting the
- * queued error texts. */
-static void
-emit(luaL_Buffer *b, lbe *be, const uint8_t *p, size_t k)
+/* Copies k bytes of the core's output (whole packets) into out,
+ * substituting the queued error texts; 0 or LSH_ENOMEM. */
+static int
+emit(llsh_bytes *out, lbe *be, const uint8_t *p, size_t k)
 {
     size_t pos = 0;
+    int r = 0;
     if (be == NULL || be->head == be->n) {
-        luaL_addlstring(b, (const char *)p, k);
         if (be != NULL) {
             be->out_base += k;
         }
-        return;
+        return llsh_bytes_put(out, p, k);
     }
-    while (pos < k) {
+    while (pos < k && r == 0) {
         const uint8_t *pkt;
         size_t len, used;
         uint64_t start = be->out_base + pos;
         if (lsh_sftp_frame(p + pos, k - pos, LSH_SFTP_MAX_PACKET, &pkt, &len,
                            &used) != 1) {
-            luaL_addlstring(b, (const char *)p + pos, k - pos);
+            r = llsh_bytes_put(out, p + pos, k - pos);
             break;
         }
-        add_packet(b, be, p + pos, used, pkt, len,
-                   take_msg(be, start, start + used));
+        r = add_packet(out, be, p + pos, used, pkt, len,
+                       take_msg(be, start, start + used));
         pos += used;
     }
     be->out_base += k;
+    return r;
 }
 
 /* Protected Lua calls */
@@ -1492,34 +1549,81 @@ lua_backend(lbe *be, lsh_sftp_backend *b)
 static sftpsrv *
 check_srv(lua_State *L)
 {
-    sftpsrv *u = luaL_checkudata(L, 1, SFTPSRV_MT);
-    if (u->s == NULL) {
+    sftpsrv **ud = luaL_checkudata(L, 1, SFTPSRV_MT);
+    if (*ud == NULL) {
         luaL_error(L, "the SFTP server session is closed");
+    }
+    return *ud;
+}
+
+/* Raises when a job has the core (another task serves it). */
+static sftpsrv *
+check_idle(lua_State *L)
+{
+    sftpsrv *u = check_srv(L);
+    if (u->busy) {
+        luaL_error(L, "the SFTP server is busy: another task serves it");
     }
     return u;
 }
 
-/* Closes every handle (through the table's close, and then its exit,
- * unless from_gc) and frees everything. */
+/* Frees the core, the filesystem and the buffers (no Lua is called). */
 static void
-close_srv(lua_State *L, sftpsrv *u, int from_gc)
+free_srv(sftpsrv *u)
 {
-    lbe *be = u->be;
-    int was_open = u->s != NULL;
+    lsh_sftp_server_free(u->s);
+    lsh_sftp_fs_free(u->fs);
+    llsh_bytes_free(&u->pend);
+    llsh_bytes_free(&u->stage);
+    free(u);
+}
+
+/* Wakes the task waiting for the job, if any (loop thread). */
+static void
+wake_server_task(sftpsrv *u)
+{
+    llsh_waiter *w = u->qw;
+    u->qw = NULL;
+    if (w != NULL && w->task != NULL) {
+        w->cancel(w); /* unlinks it from the channel's state_q */
+        llsh_wake(w, 0);
+    }
+}
+
+/* Closes every handle (through the table's close, and then its exit,
+ * unless from_gc) and frees everything; a server whose job is still
+ * running is left to the job's done callback. */
+static void
+close_srv(lua_State *L, sftpsrv **ud, int from_gc)
+{
+    sftpsrv *u = *ud;
+    lbe *be;
+    if (u == NULL) {
+        return;
+    }
+    *ud = NULL;
+    if (u->busy) {
+        /* Only the POSIX backend runs on the pool: no Lua to call.  A job
+         * that has not started yet is dropped (done still runs).  A task
+         * still waiting for it sees the server closed. */
+        u->orphan = 1;
+        wake_server_task(u);
+        llsh_ignore(lsh_io_work_cancel(u->job));
+        return;
+    }
+    be = u->be;
     if (be != NULL) {
         be->L = L;
         be->quiet = from_gc;
         be->srv = NULL; /* no error texts are kept from here on */
     }
     lsh_sftp_server_free(u->s);
-    if (be != NULL && was_open && !from_gc && be->has[M_EXIT] == H_FUNC) {
+    u->s = NULL;
+    if (be != NULL && !from_gc && be->has[M_EXIT] == H_FUNC) {
         lcall c;
         call_init(&c, be, M_EXIT, R_NONE);
         (void)call_lua(be, &c);
     }
-    u->s = NULL;
-    lsh_sftp_fs_free(u->fs);
-    u->fs = NULL;
     if (be != NULL) {
         unref(be, be->tref);
         take_msg(be, UINT64_MAX, UINT64_MAX);
@@ -1529,6 +1633,7 @@ close_srv(lua_State *L, sftpsrv *u, int from_gc)
         free(be);
         u->be = NULL;
     }
+    free_srv(u);
 }
 
 /* Reads the table's methods into has[]; 1 if any is there.  Raises for
@@ -1576,17 +1681,22 @@ l_new(lua_State *L)
     lsh_sftp_server_config cfg;
     unsigned char has[M_COUNT];
     char cwd[PATH_MAX];
-    sftpsrv *u;
+    sftpsrv **ud, *u;
     int r, any = 0;
 
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         any = read_methods(L, 3, has);
     }
-    u = lua_newuserdatauv(L, sizeof(*u), 0);
-    memset(u, 0, sizeof(*u));
+    ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+    *ud = NULL;
     luaL_setmetatable(L, SFTPSRV_MT);
+    if ((u = calloc(1, sizeof(*u))) == NULL) {
+        return luaL_error(L, "out of memory");
+    }
+    *ud = u;
     if ((r = lsh_sftp_fs_new(root != NULL ? root : "/", 0, &u->fs)) != 0) {
+        close_srv(L, ud, 1);
         lua_pushnil(L);
         lua_pushfstring(L, "cannot open the SFTP root %s: %s",
                         root != NULL ? root : "/", lsh_strerror(r));
@@ -1596,16 +1706,17 @@ l_new(lua_State *L)
         home = cwd;
     }
     if (home != NULL && (r = lsh__sftp_fs_set_home(u->fs, home)) != 0) {
-        close_srv(L, u, 1);
+        close_srv(L, ud, 1);
         return luaL_error(L, "cannot set the SFTP home %s: %s", home,
                           lsh_strerror(r));
     }
     memset(&cfg, 0, sizeof(cfg));
+    cfg.in_max = IN_MAX;
     lsh_sftp_fs_backend(u->fs, &cfg.backend);
     if (any) {
         lbe *be = calloc(1, sizeof(*be));
         if (be == NULL) {
-            close_srv(L, u, 1);
+            close_srv(L, ud, 1);
             return luaL_error(L, "out of memory");
         }
         be->tref = LUA_NOREF;
@@ -1619,7 +1730,7 @@ l_new(lua_State *L)
         lua_backend(be, &cfg.backend);
     }
     if ((r = lsh_sftp_server_new(&cfg, &u->s)) != 0) {
-        close_srv(L, u, 1);
+        close_srv(L, ud, 1);
         return luaL_error(L, "cannot start the SFTP server: %s",
                           lsh_strerror(r));
     }
@@ -1629,28 +1740,39 @@ l_new(lua_State *L)
     return 1;
 }
 
+/* [-0, +2] nil and the message of the core's sticky error. */
+static int
+push_fatal(lua_State *L, sftpsrv *u, int r)
+{
+    const char *detail = NULL;
+    lsh_sftp_server_error(u->s, &detail);
+    lua_pushnil(L);
+    lua_pushfstring(L, "SFTP session ended: %s (%s)", lsh_strerror(r),
+                    detail != NULL ? detail : "");
+    return 2;
+}
+
 /*
  * s:feed(data) -> output, rest, more | nil, message, output
- *   output: the bytes to send; rest: the part of data not taken yet (the
- *   output was full), to feed again after sending; more: requests are
- *   still waiting in the core: after sending, feed again (rest or "")
- *   before reading more input.  nil, message: a fatal
+ *   Synchronous, on the calling thread (tests, and callers without a
+ *   channel).  output: the bytes to send; rest: the part of data not
+ *   taken yet (the output was full), to feed again after sending; more:
+ *   requests are still waiting in the core: after sending, feed again
+ *   (rest or "") before reading more input.  nil, message: a fatal
  *   protocol error (send output first: it is returned as the 3rd value).
  *   The table's methods run inside this call.
  */
 static int
 s_feed(lua_State *L)
 {
-    sftpsrv *u = check_srv(L);
+    sftpsrv *u = check_idle(L);
     size_t n, off = 0, total = 0;
     const uint8_t *data = (const uint8_t *)luaL_optlstring(L, 2, "", &n);
-    luaL_Buffer b;
     int r = 0, more = 0;
 
     if (u->be != NULL) {
         u->be->L = L;
     }
-    luaL_buffinit(L, &b);
     for (;;) {
         const uint8_t *p;
         size_t used = 0, k;
@@ -1658,14 +1780,15 @@ s_feed(lua_State *L)
         off += used;
         lsh_sftp_server_out(u->s, &p, &k);
         if (k > 0) {
-            emit(&b, u->be, p, k);
-            lsh_sftp_server_out_ack(u->s, k);
+            if (emit(&u->stage, u->be, p, k) != 0) {
+                return luaL_error(L, "out of memory");
+            }
+            lsh_sftp_server_out_drop(u->s, k);
             total += k;
         }
         /* Requests may still wait in the core's input after all of data
-         * was taken (it stops at its output high-water mark): go on while
-         * output comes. */
-        if (r != 0 || (used == 0 && k == 0)) {
+         * was taken (it stops at its output high-water mark). */
+        if (r != 0 || (used == 0 && !lsh_sftp_server_pending(u->s))) {
             break;
         }
         if (total >= FEED_OUT_MAX) {
@@ -1673,15 +1796,12 @@ s_feed(lua_State *L)
             break;
         }
     }
-    luaL_pushresult(&b);
+    lua_pushlstring(L, (const char *)u->stage.p + u->stage.head,
+                    llsh_bytes_avail(&u->stage));
+    llsh_bytes_take(&u->stage, llsh_bytes_avail(&u->stage));
     if (r != 0) {
-        const char *detail = NULL;
-        lsh_sftp_server_error(u->s, &detail);
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        lua_pushfstring(L, "SFTP session ended: %s (%s)", lsh_strerror(r),
-                        detail != NULL ? detail : "");
-        lua_insert(L, -2);
+        push_fatal(L, u, r);
+        lua_rotate(L, -3, -1); /* nil, message, output */
         return 3;
     }
     lua_pushlstring(L, (const char *)data + off, n - off);
@@ -1689,16 +1809,281 @@ s_feed(lua_State *L)
     return 3;
 }
 
+/* Serving a channel (s:serve) */
+
+/* Worker thread: handles the whole requests the input holds (a batch,
+ * up to the output's high-water mark). */
+static void
+job_work(void *data)
+{
+    sftpsrv *u = data;
+    size_t used;
+    u->jr = lsh_sftp_server_feed(u->s, NULL, 0, &used);
+}
+
+/*
+ * Loop thread: moves received bytes into the core's input (a copy, no
+ * request handled), the rest into pend.  The core's input holds IN_MAX
+ * bytes (more than a packet of its maximum size), so pend only fills
+ * while whole requests wait there.  0 or LSH_ENOMEM (the core's sticky
+ * error goes to jr).
+ */
+static int
+take_input(sftpsrv *u, const uint8_t *p, size_t n)
+{
+    size_t used = 0;
+    if (llsh_bytes_avail(&u->pend) > 0) {
+        if ((u->jr = lsh_sftp_server_put_input(
+                 u->s, u->pend.p + u->pend.head, llsh_bytes_avail(&u->pend),
+                 &used)) != 0) {
+            return 0;
+        }
+        llsh_bytes_take(&u->pend, used);
+        if (llsh_bytes_avail(&u->pend) > 0) {
+            return llsh_bytes_put(&u->pend, p, n);
+        }
+    }
+    if (n > 0) {
+        if ((u->jr = lsh_sftp_server_put_input(u->s, p, n, &used)) != 0) {
+            return 0;
+        }
+        return llsh_bytes_put(&u->pend, p + used, n - used);
+    }
+    return 0;
+}
+
+/* Loop thread: the core is ours again. */
+static void
+job_done(void *data, int cancelled)
+{
+    sftpsrv *u = data;
+    u->busy = 0;
+    u->job = NULL;
+    (void)cancelled; /* a cancelled job is an orphan's */
+    if (u->orphan) {
+        free_srv(u); /* closes the handles the session left open */
+        return;
+    }
+    wake_server_task(u);
+}
+
+/* The same feed, synchronously (the Lua backend, or no thread pool). */
+static void
+feed_here(lua_State *L, sftpsrv *u)
+{
+    if (u->be != NULL) {
+        u->be->L = L;
+    }
+    job_work(u);
+}
+
+/*
+ * Hands the core's output straight to the channel (no Lua string): as
+ * much as the peer's window and the connection's send buffer take
+ * (lsh_chan_write copies it into the connection's packets).  0: all of
+ * it went; 1: some is left (wait for the channel's drain_q, woken on
+ * LSH_EV_CHAN_WRITABLE and on close); LSH_ECLOSED: the channel or the
+ * connection is gone; LSH_ENOMEM.
+ */
+static int
+send_out(sftpsrv *u, llsh_chan *ch)
+{
+    const uint8_t *p;
+    size_t k;
+    lsh_conn *conn;
+    int r;
+
+    lsh_sftp_server_out(u->s, &p, &k);
+    if (u->be != NULL) {
+        /* The table's error texts go into the STATUS messages. */
+        if (k > 0) {
+            if (emit(&u->stage, u->be, p, k) != 0) {
+                return LSH_ENOMEM;
+            }
+            lsh_sftp_server_out_drop(u->s, k);
+        }
+        p = u->stage.p + u->stage.head;
+        k = llsh_bytes_avail(&u->stage);
+    }
+    if (k == 0) {
+        return 0;
+    }
+    conn = llsh_client_core(ch->cl);
+    if (conn == NULL || ch->state != LLSH_CH_OPEN || ch->close_sent ||
+        ch->eof_wanted) {
+        return LSH_ECLOSED;
+    }
+    if (llsh_bytes_avail(&ch->out) > 0) {
+        /* What ch:write queued earlier goes first. */
+        llsh__chan_writable(ch);
+        if (llsh_bytes_avail(&ch->out) > 0) {
+            llsh_client_flush(ch->cl);
+            return 1;
+        }
+    }
+    r = lsh_chan_write(conn, ch->id, 0, p, k);
+    if (r < 0) {
+        return LSH_ECLOSED;
+    }
+    if (u->be != NULL) {
+        llsh_bytes_take(&u->stage, (size_t)r);
+    } else {
+        lsh_sftp_server_out_drop(u->s, (size_t)r);
+    }
+    llsh_client_flush(ch->cl);
+    return (size_t)r < k ? 1 : 0;
+}
+
+static int
+made_output(sftpsrv *u)
+{
+    const uint8_t *p;
+    size_t k;
+    lsh_sftp_server_out(u->s, &p, &k);
+    return k > 0 || llsh_bytes_avail(&u->stage) > 0;
+}
+
+static llsh_chan *
+check_chan_arg(lua_State *L, int idx)
+{
+    llsh_chan *ch = luaL_checkudata(L, idx, LLSH_CHAN_MT);
+    if (ch->cl == NULL) {
+        luaL_argerror(L, idx, "SSHClientChannel without a connection");
+    }
+    return ch;
+}
+
+static int serve_k(lua_State *L, int status, lua_KContext ctx);
+
+/* The channel can take no more output (closed, or the connection gone). */
+static int
+chan_gone(const llsh_chan *ch)
+{
+    return llsh_client_core(ch->cl) == NULL || ch->state != LLSH_CH_OPEN ||
+           ch->close_sent;
+}
+
+/* Waits for the job's end (or the channel's closing). */
+static int
+wait_job(lua_State *L, sftpsrv *u, llsh_chan *ch)
+{
+    llsh_waitq_wait(L, &ch->state_q);
+    u->qw = lua_touserdata(L, -1);
+    return lua_yieldk(L, 0, 0, serve_k);
+}
+
+static int
+serve_k(lua_State *L, int status, lua_KContext ctx)
+{
+    sftpsrv **ud = luaL_checkudata(L, 1, SFTPSRV_MT);
+    sftpsrv *u;
+    llsh_chan *ch;
+    (void)ctx;
+    if (*ud != NULL) {
+        (*ud)->qw = NULL; /* its waiter is about to go */
+    }
+    if (status == LUA_YIELD) {
+        llsh_resumed(L);
+    }
+    lua_settop(L, 2); /* drops a waiter */
+    u = check_srv(L);
+    ch = check_chan_arg(L, 2);
+    if (u->busy) {
+        if (chan_gone(ch)) {
+            /* The client left mid-job: the caller closes the server,
+             * which the job's end then frees. */
+            lua_pushnil(L);
+            lua_pushliteral(L, "the channel is closed");
+            return 2;
+        }
+        return wait_job(L, u, ch); /* another change of the channel */
+    }
+    for (;;) {
+        int r = send_out(u, ch);
+        if (r == 1) {
+            llsh_waitq_wait(L, &ch->drain_q);
+            return lua_yieldk(L, 0, 0, serve_k);
+        }
+        if (r == LSH_ENOMEM) {
+            return luaL_error(L, "out of memory");
+        }
+        if (r != 0) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "the channel is closed");
+            return 2;
+        }
+        if (u->jr == 0 && take_input(u, NULL, 0) != 0) {
+            return luaL_error(L, "out of memory");
+        }
+        if (u->jr != 0) {
+            return push_fatal(L, u, u->jr);
+        }
+        if (!lsh_sftp_server_pending(u->s) ||
+            (u->be == NULL && llsh_bytes_avail(&u->pend) == 0 &&
+             llsh_bytes_avail(&ch->in[0]) > 0)) {
+            /* All taken: a partial request waits for more input, or more
+             * is already queued on the channel: take it first, so that
+             * one job answers several requests (a put's WRITEs). */
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        if (u->be == NULL) {
+            /* POSIX alone: the file I/O runs on the thread pool, and the
+             * loop goes on serving everyone else meanwhile. */
+            u->busy = 1;
+            if (lsh_io_work(job_work, job_done, u, &u->job) == 0) {
+                return wait_job(L, u, ch);
+            }
+            u->busy = 0;
+            u->job = NULL;
+        }
+        feed_here(L, u);
+        if (u->jr == 0 && !made_output(u)) {
+            /* Cannot happen (every request is answered, and the output
+             * was empty); never spin. */
+            return luaL_error(L, "the SFTP server answers nothing");
+        }
+    }
+}
+
+/*
+ * s:serve(ch, data) -> true | nil, message
+ *   Feeds data (bytes read from the "sftp" channel ch) to the core and
+ *   writes every response straight into ch, waiting for the peer's
+ *   window as needed; returns once all of data was handled and its
+ *   output handed to the channel.  With the POSIX backend alone the
+ *   core runs on the thread pool (lsh_io_work), one batch of requests
+ *   at a time; the task waits meanwhile and reads no more input, so the
+ *   channel's window holds the client back.  With a table of methods it
+ *   runs here, synchronously.  nil, message: the channel is gone, or a
+ *   fatal protocol error (its output was sent first): end the session.
+ */
+static int
+s_serve(lua_State *L)
+{
+    sftpsrv *u = check_idle(L);
+    size_t n;
+    const char *d;
+    check_chan_arg(L, 2);
+    d = luaL_optlstring(L, 3, "", &n);
+    /* Straight into the core's input (no request is handled here); only
+     * what does not fit is copied to pend. */
+    if (take_input(u, (const uint8_t *)d, n) != 0) {
+        return luaL_error(L, "out of memory");
+    }
+    return serve_k(L, LUA_OK, 0);
+}
+
 /* s:handles() -> open handles */
 static int
 s_handles(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)lsh_sftp_server_handles(check_srv(L)->s));
+    lua_pushinteger(L, (lua_Integer)lsh_sftp_server_handles(check_idle(L)->s));
     return 1;
 }
 
 /* s:close(): closes every handle (the table's close for its files), then
- * calls the table's exit. */
+ * calls the table's exit.  During a job, the job's end closes them. */
 static int
 s_close(lua_State *L)
 {
@@ -1715,6 +2100,7 @@ s_gc(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {{"feed", s_feed},
+                                   {"serve", s_serve},
                                    {"handles", s_handles},
                                    {"close", s_close},
                                    {NULL, NULL}};

@@ -6,6 +6,10 @@
 
 #include "common/error.h"
 #include "uvio/internal.h"
+#include "uvio/work.h"
+
+/* lsh_io_shutdown: how long jobs still on the thread pool are waited for. */
+#define SHUTDOWN_JOBS_MS 2000u
 
 static uv_loop_t *loop;
 static uv_idle_t runner;
@@ -141,6 +145,18 @@ lsh_io_shutdown(void)
     uv_walk(loop, close_walk, NULL);
     if (!uv_is_closing((uv_handle_t *)&runner)) {
         uv_close((uv_handle_t *)&runner, NULL);
+    }
+    /* Finish closing.  A job stuck on the pool (an SFTP read from a
+     * stalled filesystem) must not hold the exit up forever: poll for at
+     * most SHUTDOWN_JOBS_MS while jobs are out, then leave the loop as it
+     * is (the process is ending; its threads go with it). */
+    uint64_t deadline = uv_hrtime() + SHUTDOWN_JOBS_MS * 1000000u;
+    while (lsh_io_work_in_flight() > 0 && uv_run(loop, UV_RUN_NOWAIT) != 0) {
+        if (uv_hrtime() > deadline) {
+            loop = NULL;
+            return;
+        }
+        uv_sleep(2);
     }
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);

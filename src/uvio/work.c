@@ -19,6 +19,9 @@ struct lsh_io_job {
     void *data;
 };
 
+/* Jobs accepted whose done callback has not run (loop thread only). */
+static unsigned long jobs_in_flight;
+
 static void
 on_work(uv_work_t *req)
 {
@@ -30,6 +33,7 @@ static void
 on_after_work(uv_work_t *req, int status)
 {
     lsh_io_job *j = req->data;
+    jobs_in_flight--;
     j->done(j->data, status == UV_ECANCELED);
     free(j);
 }
@@ -56,10 +60,17 @@ lsh_io_work(void (*work)(void *data), void (*done)(void *data, int cancelled),
         free(j);
         return r == UV_ENOMEM ? LSH_ENOMEM : LSH_EINVAL;
     }
+    jobs_in_flight++;
     if (out != NULL) {
         *out = j;
     }
     return 0;
+}
+
+unsigned long
+lsh_io_work_in_flight(void)
+{
+    return jobs_in_flight;
 }
 
 int

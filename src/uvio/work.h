@@ -41,4 +41,12 @@ int lsh_io_work(void (*work)(void *data),
  */
 int lsh_io_work_cancel(lsh_io_job *job);
 
+/*
+ * Jobs accepted whose done callback has not run yet (running, queued, or
+ * finished and waiting for the loop).  A job may block for ever (an SFTP
+ * request on a stalled filesystem): lsh_io_shutdown() would then wait for
+ * ever; this lets it decide not to.
+ */
+unsigned long lsh_io_work_in_flight(void);
+
 #endif

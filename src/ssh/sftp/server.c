@@ -878,7 +878,9 @@ lsh_sftp_server_new(const lsh_sftp_server_config *cfg, lsh_sftp_server **out)
         s->max_read = s->max_packet - 1024;
     }
     s->out_high = cfg->out_high ? cfg->out_high : 4 * s->max_packet;
-    lsh_buf_init(&s->in, s->max_packet + 4);
+    lsh_buf_init(&s->in, cfg->in_max > s->max_packet + 4
+                             ? cfg->in_max
+                             : s->max_packet + 4);
     lsh_buf_init(&s->out, s->out_high + 2 * s->max_packet + 64);
     s->h = calloc(s->max_handles, sizeof(*s->h));
     s->rbuf = malloc(s->max_read);
@@ -979,6 +981,46 @@ lsh_sftp_server_out_ack(lsh_sftp_server *s, size_t n)
     if (s->err == 0) {
         process(s);
     }
+}
+
+void
+lsh_sftp_server_out_drop(lsh_sftp_server *s, size_t n)
+{
+    if (n > lsh_buf_len(&s->out)) {
+        n = lsh_buf_len(&s->out);
+    }
+    lsh_buf_consume(&s->out, n);
+}
+
+int
+lsh_sftp_server_put_input(lsh_sftp_server *s, const uint8_t *data, size_t n,
+                          size_t *used)
+{
+    size_t room = s->in.max - lsh_buf_len(&s->in);
+    size_t k = n < room ? n : room;
+    int r;
+    *used = 0;
+    if (s->err != 0) {
+        return s->err;
+    }
+    if (k > 0 && (r = lsh_buf_put(&s->in, data, k)) != 0) {
+        return fail(s, r, "input buffer");
+    }
+    *used = k;
+    return 0;
+}
+
+int
+lsh_sftp_server_pending(const lsh_sftp_server *s)
+{
+    const uint8_t *pkt;
+    size_t len, used;
+    if (s->err != 0) {
+        return 0;
+    }
+    /* A bad length counts: the feed that meets it sets the error. */
+    return lsh_sftp_frame(lsh_buf_ptr(&s->in), lsh_buf_len(&s->in),
+                          s->max_packet, &pkt, &len, &used) != 0;
 }
 
 int

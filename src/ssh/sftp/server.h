@@ -21,6 +21,12 @@
  * it reads only its arguments and the object it was given, so a later
  * backend can run it on a worker thread.
  *
+ * Threads: nothing is locked, but nothing is shared either: a caller may
+ * run the calls on any thread as long as one thread at a time touches a
+ * server (and its backend object).  l_sftp_server.c feeds on libuv's
+ * thread pool and, between jobs, sends the output (out, out_drop) and
+ * takes input (put_input, pending) on its loop thread.
+ *
  * Ownership: the caller owns the server and frees it with
  * lsh_sftp_server_free, which closes every handle still open through the
  * backend.  The backend (ctx) must outlive the server.
@@ -93,6 +99,8 @@ typedef struct lsh_sftp_server_config {
     size_t max_packet;    /* 0: LSH_SFTP_MAX_PACKET (incoming and outgoing) */
     size_t max_read;      /* 0: max_packet - 1024 (READ clamp) */
     size_t out_high;      /* 0: 4 * max_packet: stop reading above this */
+    size_t in_max;        /* input buffered at most (0, or less than
+                             max_packet + 4: max_packet + 4) */
 } lsh_sftp_server_config;
 
 typedef struct lsh_sftp_server lsh_sftp_server;
@@ -117,8 +125,34 @@ int lsh_sftp_server_feed(lsh_sftp_server *s, const uint8_t *data, size_t n,
 
 /* Borrowed pointer to the bytes to send (valid until the next call). */
 void lsh_sftp_server_out(lsh_sftp_server *s, const uint8_t **p, size_t *n);
-/* Drops n sent bytes from the output. */
+/* Drops n sent bytes from the output, then handles the requests the
+ * high-water mark held back (backend calls happen here). */
 void lsh_sftp_server_out_ack(lsh_sftp_server *s, size_t n);
+
+/*
+ * For a caller that runs the core on a worker thread (feed there, send
+ * on its loop thread): drops n sent bytes from the output without
+ * calling the backend.  Requests held back by the high-water mark stay
+ * queued: lsh_sftp_server_pending() says so, and a feed with no data
+ * (n = 0) handles them.
+ */
+void lsh_sftp_server_out_drop(lsh_sftp_server *s, size_t n);
+
+/*
+ * Also for that caller, on its loop thread: copies up to n received bytes
+ * into the input without handling any request (no backend call); *used
+ * says how many fit (the input holds in_max bytes at most).
+ * Then, when lsh_sftp_server_pending() says a whole request is there, a
+ * feed with no data (on the worker) handles it.  Returns 0 or the sticky
+ * error.
+ */
+int lsh_sftp_server_put_input(lsh_sftp_server *s, const uint8_t *data,
+                              size_t n, size_t *used);
+
+/* Nonzero when a whole request (or a bad length) waits in the input,
+ * taken by lsh_sftp_server_put_input or held back by the high-water
+ * mark: a feed with no data would handle it.  0 after a sticky error. */
+int lsh_sftp_server_pending(const lsh_sftp_server *s);
 
 /* The sticky error (0 if none) and a static description. */
 int lsh_sftp_server_error(const lsh_sftp_server *s, const char **detail);
