@@ -150,7 +150,7 @@ local function describe_sources(kh)
 end
 
 -- -> true | false, error object
-local function check_host_key(ev, host, port, addr, o)
+local function check_host_key(ev, host, port, addr, o, lookup_port)
   local kh = o.known_hosts
   local key, cert = ev.key, ev.cert
   local shown = ("%s key %s"):format(key:get_algorithm(), key:get_fingerprint())
@@ -179,7 +179,8 @@ local function check_host_key(ev, host, port, addr, o)
     local ok = pcall(cert.validate, cert, "host", lookup)
     if ok then subject = cert end
   end
-  local verdict, file, line = store:check(lookup, addr, port, subject)
+  local verdict, file, line = store:check(lookup, addr, lookup_port or port,
+                                          subject)
   if verdict == "ok" or verdict == "ok_ca" then return true end
   local where = file and ("%s line %d"):format(file, line) or nil
   local msg
@@ -605,6 +606,111 @@ function M.connect(host, port, opts)
     end
   else
     ok, err = pcall(handshake, conn, host, port, o)
+  end
+  if not ok then
+    conn:abort()
+    error(err, 0)
+  end
+  if o.client then
+    if o.client.auth_completed then o.client:auth_completed() end
+    if o.client.connection_lost then
+      local client = o.client
+      conn._watcher = core.spawn(function()
+        conn:wait_closed()
+        client:connection_lost(conn:_error())
+      end)
+    end
+  end
+  return conn
+end
+
+-- Reverse direction (AsyncSSH's listen_reverse, in lua/luassh/server.lua):
+-- the client half runs on sockets a listener accepted.
+
+--- _reverse_options(opts) -> o, core options: connect's client options,
+--- prepared once for every connection of a listen_reverse listener.
+function M._reverse_options(opts)
+  local o = merge(opts.options, opts)
+  o.username = o.username or default_username()
+  local kh = o.known_hosts
+  if kh ~= false and type(kh) ~= "function" then
+    o._kh_store = keys.known_hosts_of(kh == nil and "~/.ssh/known_hosts" or kh)
+  end
+  local copts = core_options(o)
+  -- The listener's cores: the client's version string is ours here.
+  copts.server_version, copts.client_version = copts.client_version, nil
+  copts.connect_timeout_ms, copts.family = nil, nil
+  copts.local_addr, copts.local_port = nil, nil
+  return o, copts
+end
+
+-- The known_hosts check of an accepted connection: the peer's address is
+-- the host (AsyncSSH's _connection_made), and since its port is a
+-- dialling port, plain entries for the address count as well as
+-- "[addr]:port" ones.
+local function check_reverse_host_key(ev, host, port, addr, o)
+  local ok, err = check_host_key(ev, host, port, addr, o)
+  if ok or err.verdict ~= "unknown" then return ok, err end
+  local ok22, err22 = check_host_key(ev, host, port, addr, o, 22)
+  if ok22 or err22.verdict ~= "unknown" then return ok22, err22 end
+  return false, err
+end
+
+--- _reverse_handshake(conn, o): host key check and authentication on a
+--- connection accepted by listen_reverse; raises what connect raises.
+function M._reverse_handshake(conn, o)
+  local peer = conn:get_extra_info("peername") or {}
+  local host, port = peer[1] or "?", peer[2] or 0
+  if o.client_factory then
+    local per = {}
+    for k, v in pairs(o) do per[k] = v end
+    per.client = o.client_factory()
+    o = per
+  end
+  conn.host, conn.port, conn.username = host, port, o.username
+  local defaults = {}
+  for _, k in ipairs(CONN_KEYS) do defaults[k] = o[k] end
+  conn._opts = defaults
+  local kh = o.known_hosts
+  local function run()
+    while true do
+      local ev = conn:_event()
+      if ev.type == "closed" then error(ev.error, 0) end
+      if ev.type == "hostkey" then
+        if o.client and o.client.connection_made then
+          o.client:connection_made(conn)
+        end
+        conn._server_host_key = ev.key
+        local addr = conn:_peer_addr()
+        local ok, err
+        if o.client and o.client.validate_host_public_key and kh == nil then
+          ok = o.client:validate_host_public_key(host, addr, port, ev.key)
+          if not ok then
+            err = hostkey_error(host, port, ev.key, ("host key for %s port "
+              .. "%d (%s key %s) rejected by validate_host_public_key")
+              :format(host, port, ev.key:get_algorithm(),
+                      ev.key:get_fingerprint()))
+          end
+        else
+          ok, err = check_reverse_host_key(ev, host, port, addr, o)
+        end
+        if not ok then
+          pcall(conn._hostkey_verdict, conn, false, err.reason)
+          conn:abort()
+          error(err, 0)
+        end
+        conn:_hostkey_verdict(true)
+        break
+      end
+    end
+    return authenticate(conn, host, port, o.username, o)
+  end
+  local timeout = seconds(o.login_timeout, "login_timeout")
+  local ok, err
+  if timeout then
+    ok, err = pcall(core.timeout, timeout, run)
+  else
+    ok, err = pcall(run)
   end
   if not ok then
     conn:abort()

@@ -46,6 +46,8 @@ ssh.check_password = cryptcore.check_password
 local server = require "luassh.server"
 ssh.listen = server.listen
 ssh.create_server = server.create_server
+ssh.connect_reverse = server.connect_reverse
+ssh.listen_reverse = server.listen_reverse
 ssh.PasswordChangeRequired = server.PasswordChangeRequired
 ssh.OPEN_ADMINISTRATIVELY_PROHIBITED = server.OPEN_ADMINISTRATIVELY_PROHIBITED
 

@@ -410,37 +410,50 @@ local function on_channel_open(conn, srv, o, ev)
   spawn(sproc.run_session, conn, ch, handler, o)
 end
 
-local function serve_connection(conn, o, acceptor)
+local function serve_setup(conn, o, acceptor)
   local srv = o.server_factory and o.server_factory() or {}
   conn._server = srv
   conn._authorized_keys = o._authorized_keys
   conn._opts = o
   acceptor._conns[conn] = true
-  local ok, err = pcall(function()
+  return srv
+end
+
+local AUTHENTICATED = {}
+
+-- The connection's control events until it closes (-> the error for
+-- connection_lost, or nil), or with until_auth, until the client is in
+-- (-> AUTHENTICATED).
+local function serve_events(conn, srv, o, state, until_auth)
+  if not state.started then
+    state.started = true
     callback(srv, "connection_made", conn)
     if o.auth_banner then conn:_auth_banner(o.auth_banner) end
-    local state = {}
-    while true do
-      local ev = conn:_event()
-      if ev.type == "closed" then
-        local e = ev.error
-        -- A close we asked for is not an error for connection_lost.
-        if e and e.reason and e.reason:find("was closed", 1, true) then
-          e = nil
-        end
-        -- Nor is the client's own SSH_DISCONNECT_BY_APPLICATION (RFC 4253
-        -- §11.1): that is how clients end a session (AsyncSSH: exc None).
-        if e and e.kind == "DisconnectError" and e.disconnect_reason == 11 then
-          e = nil
-        end
-        return e
-      elseif ev.type == "auth_request" then
-        on_auth_request(conn, srv, o, state, ev)
-      elseif ev.type == "chan_open" then
-        on_channel_open(conn, srv, o, ev)
+  end
+  while true do
+    local ev = conn:_event()
+    if ev.type == "closed" then
+      local e = ev.error
+      -- A close we asked for is not an error for connection_lost.
+      if e and e.reason and e.reason:find("was closed", 1, true) then
+        e = nil
       end
+      -- Nor is the client's own SSH_DISCONNECT_BY_APPLICATION (RFC 4253
+      -- §11.1): that is how clients end a session (AsyncSSH: exc None).
+      if e and e.kind == "DisconnectError" and e.disconnect_reason == 11 then
+        e = nil
+      end
+      return e
+    elseif ev.type == "auth_request" then
+      on_auth_request(conn, srv, o, state, ev)
+      if until_auth and conn.username ~= nil then return AUTHENTICATED end
+    elseif ev.type == "chan_open" then
+      on_channel_open(conn, srv, o, ev)
     end
-  end)
+  end
+end
+
+local function serve_end(conn, srv, acceptor, ok, err)
   acceptor._conns[conn] = nil
   if not ok then
     -- A luassh error here is the connection ending under a reply; a
@@ -454,6 +467,12 @@ local function serve_connection(conn, o, acceptor)
     end
   end
   pcall(callback, srv, "connection_lost", err)
+end
+
+local function serve_connection(conn, o, acceptor)
+  local srv = serve_setup(conn, o, acceptor)
+  local ok, err = pcall(serve_events, conn, srv, o, {}, false)
+  serve_end(conn, srv, acceptor, ok, err)
 end
 
 -- Listeners ---------------------------------------------------------------
@@ -517,6 +536,40 @@ local function listen_hosts(host)
   if host == "localhost" then return {"127.0.0.1", "::1"}, true end
   if type(host) == "table" then return host, false end
   return {host}, false
+end
+
+-- Listens on the addresses of host (listen_hosts) with the C options
+-- copts, and runs an accept task per socket calling on_conn(conn).
+local function open_listeners(self, host, port, copts, on_conn)
+  local hosts, optional = listen_hosts(host)
+  self._ls, self._hosts, self._tasks = {}, {}, {}
+  self._conns = setmetatable({}, {__mode = "k"})
+  self._port = port
+  local first_err
+  for _, h in ipairs(hosts) do
+    -- Port 0 on several addresses: the same port for all, as AsyncSSH.
+    local p = port
+    if p == 0 and #self._ls > 0 then p = self._ls[1]:get_port() end
+    local ok, l = pcall(score.listen, h, p, copts)
+    if ok then
+      self._ls[#self._ls + 1] = l
+      self._hosts[#self._hosts + 1] = h
+    elseif not optional or #self._ls == 0 and h == hosts[#hosts] then
+      first_err = first_err or l
+    end
+  end
+  if #self._ls == 0 then
+    error(first_err, 0)
+  end
+  for _, l in ipairs(self._ls) do
+    self._tasks[#self._tasks + 1] = spawn(function()
+      while true do
+        local conn = l:_accept()
+        if conn == nil then break end
+        on_conn(conn)
+      end
+    end)
+  end
 end
 
 local function core_options(o, host_keys)
@@ -583,35 +636,10 @@ function M.listen(host, port, opts)
   local host_keys = load_host_keys(o)
   local copts = core_options(o, host_keys)
   copts.host_certs = load_host_certs(o, host_keys)
-  local hosts, optional = listen_hosts(host)
-  local self = setmetatable({_ls = {}, _hosts = {}, _tasks = {},
-                             _conns = setmetatable({}, {__mode = "k"}),
-                             _port = port, host_keys = host_keys}, Acceptor)
-  local first_err
-  for _, h in ipairs(hosts) do
-    -- Port 0 on several addresses: the same port for all, as AsyncSSH.
-    local p = port
-    if p == 0 and #self._ls > 0 then p = self._ls[1]:get_port() end
-    local ok, l = pcall(score.listen, h, p, copts)
-    if ok then
-      self._ls[#self._ls + 1] = l
-      self._hosts[#self._hosts + 1] = h
-    elseif not optional or #self._ls == 0 and h == hosts[#hosts] then
-      first_err = first_err or l
-    end
-  end
-  if #self._ls == 0 then
-    error(first_err, 0)
-  end
-  for _, l in ipairs(self._ls) do
-    self._tasks[#self._tasks + 1] = spawn(function()
-      while true do
-        local conn = l:_accept()
-        if conn == nil then break end
-        spawn(serve_connection, conn, o, self)
-      end
-    end)
-  end
+  local self = setmetatable({host_keys = host_keys}, Acceptor)
+  open_listeners(self, host, port, copts, function(conn)
+    spawn(serve_connection, conn, o, self)
+  end)
   return self
 end
 
@@ -622,6 +650,121 @@ function M.create_server(server_factory, host, port, opts)
   for k, v in pairs(opts) do o[k] = v end
   o.server_factory = server_factory
   return M.listen(host, port, o)
+end
+
+-- Reverse direction ------------------------------------------------------
+-- AsyncSSH's connect_reverse / listen_reverse (RFC 8071 "call home"): the
+-- TCP roles are swapped, the SSH protocol is not.
+
+local CONNECT_OPTIONS = {connect_timeout = 1, family = 1, local_addr = 1}
+local FAMILIES = {inet = 4, inet6 = 6, [4] = 4, [6] = 6, [0] = 0}
+
+--- ssh.connect_reverse(host, port, opts) -> SSHServerConnection
+--- Dials host:port, then is the SSH server on that socket (the options of
+--- ssh.listen, plus connect_timeout, family, local_addr).  Returns once
+--- the peer (an SSH client, e.g. listen_reverse) has authenticated.
+function M.connect_reverse(host, port, opts)
+  if type(host) ~= "string" then
+    error("bad argument #1 to 'connect_reverse' (string expected, got "
+          .. type(host) .. ")", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do
+    if not LISTEN_OPTIONS[k] and not CONNECT_OPTIONS[k] then
+      error("unknown connect_reverse option '" .. tostring(k) .. "'", 2)
+    end
+    o[k] = v
+  end
+  port = math.tointeger(port or 22)
+  if not port or port < 1 or port > 65535 then
+    error("port must be an integer in 1..65535", 2)
+  end
+  o._authorized_keys = to_authorized_keys(o.authorized_client_keys)
+  local host_keys = load_host_keys(o)
+  local copts = core_options(o, host_keys)
+  copts.host_certs = load_host_certs(o, host_keys)
+  copts.connect_timeout_ms = seconds_ms(o.connect_timeout, "connect_timeout")
+  local family = FAMILIES[o.family or 0]
+  if not family then error("bad family '" .. tostring(o.family) .. "'", 2) end
+  if family ~= 0 then copts.family = family end
+  if type(o.local_addr) == "table" then
+    copts.local_addr, copts.local_port = o.local_addr[1], o.local_addr[2]
+  else
+    copts.local_addr = o.local_addr
+  end
+  local conn = score.connect(host, port, copts)
+  conn.host, conn.port = host, port
+  local acc = {_conns = setmetatable({}, {__mode = "k"})}
+  local srv = serve_setup(conn, o, acc)
+  local state = {}
+  -- Authentication runs in the caller's task, as AsyncSSH waits for the
+  -- connection to be established; the rest in a task of its own.
+  local ok, r = pcall(serve_events, conn, srv, o, state, true)
+  if ok and r == AUTHENTICATED then
+    conn._serve_task = spawn(function()
+      local ok2, err2 = pcall(serve_events, conn, srv, o, state, false)
+      serve_end(conn, srv, acc, ok2, err2)
+    end)
+    return conn
+  end
+  serve_end(conn, srv, acc, ok, r)
+  if not conn:is_closed() then conn:abort() end
+  if ok then
+    r = r or conn:_error() or Error.new("ConnectionLost", ("connection to "
+      .. "%s port %d closed before authentication"):format(host, port),
+      {host = host, port = port})
+  end
+  error(r, 0)
+end
+
+--- ssh.listen_reverse([host [, port]], opts) -> SSHAcceptor
+--- Accepts TCP connections, then is the SSH client on each (the options
+--- of ssh.connect; the peer's address is the host known_hosts checks),
+--- plus acceptor(conn) run in a task of its own for each authenticated
+--- connection and error_handler(conn, err) for those that fail.
+function M.listen_reverse(host, port, opts)
+  if type(host) == "table" and port == nil and opts == nil
+     and getmetatable(host) == nil and host[1] == nil then
+    opts, host, port = host, host.host, host.port
+  end
+  local rest = {}
+  for k, v in pairs(opts or {}) do rest[k] = v end
+  local acceptor, error_handler = rest.acceptor, rest.error_handler
+  rest.acceptor, rest.error_handler, rest.host, rest.port = nil, nil, nil, nil
+  port = port or 22
+  if type(port) ~= "number" or port < 0 or port > 65535
+     or port % 1 ~= 0 then
+    error("port must be an integer in 0..65535", 2)
+  end
+  local client = require "luassh.client"
+  local o, copts = client._reverse_options(rest)
+  copts.role = "client"
+  local self = setmetatable({}, Acceptor)
+  open_listeners(self, host, port, copts, function(conn)
+    spawn(function()
+      local ok, err = pcall(client._reverse_handshake, conn, o)
+      if not ok then
+        if error_handler then
+          local okh, herr = pcall(error_handler, conn, err)
+          if not okh then warn("error_handler: %s", tostring(herr)) end
+        end
+        return
+      end
+      self._conns[conn] = true
+      if acceptor then
+        local oka, aerr = pcall(acceptor, conn)
+        if not oka then
+          local peer = conn:get_extra_info("peername") or {}
+          warn("acceptor for %s: %s", tostring(peer[1]), tostring(aerr))
+          conn:abort()
+        end
+      end
+      -- The connection lives until closed (this task holds it).
+      if not conn:is_closed() then pcall(conn.wait_closed, conn) end
+      self._conns[conn] = nil
+    end)
+  end)
+  return self
 end
 
 --- ssh.PasswordChangeRequired(prompt): raise from validate_password.

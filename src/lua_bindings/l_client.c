@@ -180,6 +180,10 @@ llsh_client_unref(llsh_client *cl)
     free(cl->info);
     free(cl->chans);
     llsh_slots_unref(cl->slots);
+    if (cl->owner_unref != NULL) {
+        /* Last: the core that borrowed from it is gone already. */
+        cl->owner_unref(cl->owner);
+    }
     free(cl); /* the box's address for a client */
 }
 
@@ -641,6 +645,17 @@ on_connected(lsh_io_conn *ioc, int status, const char *detail, void *data)
     }
     cl->state = LLSH_CL_OPEN;
     note_addresses(cl, ioc);
+    if (cl->server && cl->scfg != NULL) {
+        /* A dialled server (connect_reverse): the core exists now. */
+        lsh_conn *c = lsh_io_conn_core(ioc);
+        if (c != NULL && cl->scfg->methods != NULL) {
+            llsh_ignore(lsh_auth_server_set_methods(c, cl->scfg->methods));
+        }
+        if (c != NULL && cl->scfg->max_auth_tries > 0) {
+            llsh_ignore(lsh_auth_server_set_max_tries(
+                c, cl->scfg->max_auth_tries));
+        }
+    }
 }
 
 static llsh_chan *
@@ -1486,6 +1501,105 @@ llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
         lsh_io_timer_start(cl->ka_timer, cl->ka_interval_ms, keepalive_tick,
                            cl);
     }
+    *out = cl;
+    return 0;
+}
+
+static void
+start_keepalive(llsh_client *cl)
+{
+    cl->last_rx_ms = lsh_io_now_ms();
+    if (cl->ka_interval_ms > 0 &&
+        (cl->ka_timer = lsh_io_timer_new()) != NULL) {
+        lsh_io_timer_start(cl->ka_timer, cl->ka_interval_ms, keepalive_tick,
+                           cl);
+    }
+}
+
+/* Reverse direction: see l_client.h.  The TCP roles are swapped, the SSH
+ * protocol is not (AsyncSSH's connect_reverse, RFC 8071 §3.1 "call
+ * home"). */
+int
+llsh_server_conn_dial(lua_State *L, const char *host, int port,
+                      const lsh_config *cfg,
+                      const struct llsh_server_cfg *scfg,
+                      const lsh_io_connect_opts *co, void *owner,
+                      void (*owner_unref)(void *owner))
+{
+    llsh_client *cl;
+    int r;
+    if (port <= 0 || port > 65535) {
+        owner_unref(owner);
+        return luaL_argerror(L, 2, "port must be in 1..65535");
+    }
+    if ((cl = calloc(1, sizeof(*cl))) == NULL ||
+        (cl->host = strdup(host)) == NULL) {
+        free(cl);
+        owner_unref(owner);
+        return luaL_error(L, "out of memory");
+    }
+    /* From here cl owns the reference to owner. */
+    cl->owner = owner;
+    cl->owner_unref = owner_unref;
+    cl->scfg = scfg;
+    cl->refs = 1;
+    cl->server = 1;
+    cl->state = LLSH_CL_CONNECTING;
+    cl->port = port;
+    cl->window = scfg->window;
+    cl->max_packet = scfg->max_packet;
+    cl->ka_interval_ms = scfg->ka_interval_ms;
+    cl->ka_count_max = scfg->ka_count_max ? scfg->ka_count_max : 3;
+    llsh_push_conn(L, cl); /* its __gc releases cl on any error below */
+    r = lsh_io_connect_ex(host, port, cfg, &client_cbs, cl, co, &cl->ioc);
+    if (r == LSH_EINVAL && (co->family != 0 || co->local_addr != NULL)) {
+        return luaL_error(L, "bad family (4 or 6) or local_addr (a numeric "
+                             "address) for %s", host);
+    }
+    if (r != 0) {
+        cl->ioc = NULL;
+        cl->at_connect = 1;
+        cl->state = LLSH_CL_CLOSED;
+        cl->err = r;
+        set_detail(cl, "%s", lsh_strerror(r));
+        return raise_client(L, cl);
+    }
+    cl->refs++; /* the lsh_io_conn's, dropped in on_closed */
+    start_keepalive(cl);
+    return 1;
+}
+
+int
+llsh_client_conn_adopt(lsh_io_conn *ioc, const llsh_client_cfg *cfg,
+                       void *owner, void (*owner_unref)(void *owner),
+                       llsh_client **out)
+{
+    /* A client_box, as llsh_client_unref expects of a client (its
+     * strings stay NULL: the listener's config holds them). */
+    client_box *box = calloc(1, sizeof(*box));
+    llsh_client *cl;
+    if (box == NULL) {
+        return LSH_ENOMEM;
+    }
+    cl = &box->cl;
+    note_addresses(cl, ioc);
+    if (cl->peer_host == NULL) {
+        free(box);
+        return LSH_ENOMEM;
+    }
+    cl->host = cl->peer_host; /* freed with it */
+    cl->port = cl->peer_port;
+    cl->refs = 2; /* the caller's and the socket's (dropped in on_closed) */
+    cl->state = LLSH_CL_OPEN;
+    cl->ioc = ioc;
+    cl->window = cfg->window;
+    cl->max_packet = cfg->max_packet;
+    cl->ka_interval_ms = cfg->ka_interval_ms;
+    cl->ka_count_max = cfg->ka_count_max ? cfg->ka_count_max : 3;
+    cl->owner = owner;
+    cl->owner_unref = owner_unref;
+    lsh_io_conn_set_data(ioc, &client_cbs, cl);
+    start_keepalive(cl);
     *out = cl;
     return 0;
 }

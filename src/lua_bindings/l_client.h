@@ -144,6 +144,14 @@ struct llsh_client {
     int counted_unauth;   /* still counted in slots->unauth (and on
                              its oldest..newest list) */
     struct llsh_client *un_prev, *un_next;
+    /* What the core's config borrows (strings, see lsh_config) when it
+     * belongs to someone else: a listener, or the options block of a
+     * reverse connection (l_server.c).  owner_unref(owner) runs when cl
+     * is freed.  scfg: the server settings applied once a dialled
+     * server connection (connect_reverse) is up; owned by owner. */
+    void *owner;
+    void (*owner_unref)(void *owner);
+    const struct llsh_server_cfg *scfg;
 };
 
 enum { LLSH_CH_OPENING, LLSH_CH_OPEN, LLSH_CH_FAILED, LLSH_CH_CLOSED };
@@ -234,6 +242,34 @@ typedef struct llsh_server_cfg {
  * caller, one for the socket) or LSH_ENOMEM (the caller closes ioc). */
 int llsh_server_conn_new(lsh_io_conn *ioc, const llsh_server_cfg *cfg,
                          llsh_slots *slots, llsh_client **out);
+/*
+ * Reverse direction (AsyncSSH's connect_reverse / listen_reverse):
+ *
+ * llsh_server_conn_dial: dials host:port and runs a server core made
+ * from cfg on the socket; scfg is applied once it is up.  [-0, +1]
+ * pushes the connection object, or raises as connect does.  owner (with
+ * owner_unref) keeps cfg's strings and scfg alive: on success the
+ * connection holds the reference the caller gave; on failure it is
+ * released before raising.
+ */
+int llsh_server_conn_dial(lua_State *L, const char *host, int port,
+                          const lsh_config *cfg,
+                          const struct llsh_server_cfg *scfg,
+                          const lsh_io_connect_opts *co, void *owner,
+                          void (*owner_unref)(void *owner));
+/* Client-side settings of connections accepted by a reverse listener. */
+typedef struct llsh_client_cfg {
+    uint32_t window, max_packet;
+    uint64_t ka_interval_ms;
+    unsigned ka_count_max;
+} llsh_client_cfg;
+/* Adopts an accepted socket whose core has the client role: 0 and *out
+ * (one reference for the caller, one for the socket) or LSH_ENOMEM (the
+ * caller closes ioc; owner is not taken).  The connection's host is the
+ * peer's address (known_hosts looks it up). */
+int llsh_client_conn_adopt(lsh_io_conn *ioc, const llsh_client_cfg *cfg,
+                           void *owner, void (*owner_unref)(void *owner),
+                           llsh_client **out);
 /* [-0, +1] The Lua object for cl; takes over one reference. */
 void llsh_push_conn(lua_State *L, llsh_client *cl);
 /* Option tables: a string field copied into *slot (NULL when absent;

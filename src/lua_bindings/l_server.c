@@ -17,6 +17,14 @@
  * The counters live in an llsh_slots shared with the connections, which
  * update them on authentication and close, so they stay right after the
  * listener is closed.
+ *
+ * Each connection holds a reference to the listener's state: its core
+ * borrows the config's strings (lsh_config), and it may outlive the
+ * listener.  Reverse direction (AsyncSSH's listen_reverse and
+ * connect_reverse, RFC 8071 "call home"): a listener with role "client"
+ * runs a client core on each accepted socket (l_client.c,
+ * llsh_client_conn_adopt), and servercore.connect dials out with a server
+ * core, its options kept in a listener that never listens.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +53,8 @@ typedef struct listener {
     lsh_io_listener *l;       /* NULL once closed */
     llsh_slots *slots;
     llsh_server_cfg scfg;
+    llsh_client_cfg ccfg;     /* reverse: accepted sockets are clients */
+    int reverse;
     unsigned max_startups, max_connections;
     uint64_t dropped;         /* sockets closed by the limits */
     pending *head, *tail;
@@ -87,6 +97,12 @@ listener_unref(listener *ls)
 }
 
 static void
+owner_unref(void *owner)
+{
+    listener_unref(owner);
+}
+
+static void
 on_accept(lsh_io_listener *l, lsh_io_conn *ioc, void *data)
 {
     listener *ls = data;
@@ -118,10 +134,19 @@ on_accept(lsh_io_listener *l, lsh_io_conn *ioc, void *data)
         lsh_io_conn_close(ioc, 0);
         return;
     }
-    if (llsh_server_conn_new(ioc, &ls->scfg, ls->slots, &cl) != 0) {
+    if (ls->reverse
+            ? llsh_client_conn_adopt(ioc, &ls->ccfg, ls, owner_unref, &cl)
+            : llsh_server_conn_new(ioc, &ls->scfg, ls->slots, &cl)) {
         free(p);
         lsh_io_conn_close(ioc, 0);
         return;
+    }
+    /* The core borrows the config's strings: the connection keeps the
+     * listener's state alive (it may outlive the Lua object). */
+    ls->refs++;
+    if (!ls->reverse) {
+        cl->owner = ls;
+        cl->owner_unref = owner_unref;
     }
     p->cl = cl;
     if (ls->tail != NULL) {
@@ -148,102 +173,143 @@ check_listener(lua_State *L, int idx)
 #define int_field llsh_int_field
 
 /*
- * servercore.listen(host, port, opts) -> SSHAcceptor
- * opts: host_keys (list of key objects with private halves), kex_algs,
- * server_host_key_algs, encryption_algs, mac_algs, compression_algs,
- * server_version, rekey_bytes, rekey_seconds, login_timeout_ms,
+ * Options shared by servercore.listen and servercore.connect into ls and
+ * cfg: host_keys (list of key objects with private halves; not for a
+ * client role), host_certs, kex_algs, server_host_key_algs,
+ * encryption_algs, mac_algs, compression_algs, server_version,
+ * signature_algs, rekey_bytes, rekey_seconds, login_timeout_ms,
  * auth_methods, max_auth_tries, window, max_pktsize,
- * keepalive_interval_ms, keepalive_count_max, max_startups,
- * max_connections.
+ * keepalive_interval_ms, keepalive_count_max.
+ */
+static void
+parse_options(lua_State *L, int idx, listener *ls, lsh_config *cfg,
+              int role)
+{
+    if (role == LSH_ROLE_SERVER) {
+        lua_getfield(L, idx, "host_keys");
+        luaL_checktype(L, -1, LUA_TTABLE);
+        for (lua_Integer i = 1; i <= (lua_Integer)luaL_len(L, -1); i++) {
+            lsh_key *k;
+            if (ls->nkeys == MAX_HOST_KEYS) {
+                luaL_error(L, "at most %d host keys", MAX_HOST_KEYS);
+            }
+            lua_rawgeti(L, -1, i);
+            k = llsh_check_key(L, -1);
+            ls->keys[ls->nkeys++] = lsh_key_ref(k);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (ls->nkeys == 0) {
+            luaL_error(L, "a server needs at least one host key");
+        }
+        lua_getfield(L, idx, "host_certs");
+        if (lua_istable(L, -1)) {
+            for (lua_Integer i = 1; i <= (lua_Integer)luaL_len(L, -1);
+                 i++) {
+                if (ls->ncerts == MAX_HOST_KEYS) {
+                    luaL_error(L, "at most %d host certificates",
+                               MAX_HOST_KEYS);
+                }
+                lua_rawgeti(L, -1, i);
+                ls->certs[ls->ncerts++] =
+                    lsh_cert_ref(llsh_check_cert(L, -1));
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->role = role;
+    cfg->host_keys = ls->keys;
+    cfg->n_host_keys = ls->nkeys;
+    cfg->host_certs = ls->certs;
+    cfg->n_host_certs = ls->ncerts;
+    cfg->kex_algs = keep_str(L, idx, "kex_algs", ls, 0);
+    cfg->host_key_algs = keep_str(L, idx, "server_host_key_algs", ls, 1);
+    cfg->encryption_algs = keep_str(L, idx, "encryption_algs", ls, 2);
+    cfg->mac_algs = keep_str(L, idx, "mac_algs", ls, 3);
+    cfg->compression_algs = keep_str(L, idx, "compression_algs", ls, 4);
+    cfg->software_version = keep_str(L, idx, "server_version", ls, 5);
+    cfg->rekey_bytes = (uint64_t)int_field(L, idx, "rekey_bytes", 0);
+    cfg->rekey_seconds = (uint64_t)int_field(L, idx, "rekey_seconds", 0);
+    cfg->login_timeout_ms =
+        (uint64_t)int_field(L, idx, "login_timeout_ms", 0);
+    ls->scfg.methods = keep_str(L, idx, "auth_methods", ls, 6);
+    cfg->sig_algs = keep_str(L, idx, "signature_algs", ls, 7);
+    if (cfg->sig_algs != NULL &&
+        (cfg->sig_algs[0] == '\0' ||
+         lsh_namelist_check(cfg->sig_algs, strlen(cfg->sig_algs)) != 0)) {
+        luaL_error(L, "signature_algs: not a list of algorithm names: '%s'",
+                   cfg->sig_algs);
+    }
+    ls->scfg.max_auth_tries =
+        (unsigned)int_field(L, idx, "max_auth_tries", 0);
+    ls->scfg.window = (uint32_t)int_field(L, idx, "window", 0);
+    ls->scfg.max_packet = (uint32_t)int_field(L, idx, "max_pktsize", 0);
+    ls->scfg.ka_interval_ms =
+        (uint64_t)int_field(L, idx, "keepalive_interval_ms", 0);
+    ls->scfg.ka_count_max =
+        (unsigned)int_field(L, idx, "keepalive_count_max", 3);
+    ls->ccfg.window = ls->scfg.window;
+    ls->ccfg.max_packet = ls->scfg.max_packet;
+    ls->ccfg.ka_interval_ms = ls->scfg.ka_interval_ms;
+    ls->ccfg.ka_count_max = ls->scfg.ka_count_max;
+}
+
+/* A listener userdata (also the options block of connect): [-0, +1]. */
+static listener *
+new_listener(lua_State *L, const char *host)
+{
+    listenud *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+    listener *ls;
+    ud->ls = NULL;
+    luaL_setmetatable(L, LLSH_LISTENER_MT);
+    if ((ls = calloc(1, sizeof(*ls))) == NULL ||
+        (ls->slots = calloc(1, sizeof(*ls->slots))) == NULL) {
+        free(ls);
+        luaL_error(L, "out of memory");
+        return NULL;
+    }
+    ls->refs = 1;
+    ls->slots->refs = 1;
+    ud->ls = ls;
+    snprintf(ls->host, sizeof(ls->host), "%s", host);
+    return ls;
+}
+
+/*
+ * servercore.listen(host, port, opts) -> SSHAcceptor
+ * opts: those of parse_options, plus max_startups, max_connections and
+ * role ("server", the default; "client": each accepted socket runs a
+ * client core, AsyncSSH's listen_reverse).
  */
 static int
 l_listen(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
     lua_Integer port = luaL_checkinteger(L, 2);
-    listenud *ud;
     listener *ls;
     lsh_config cfg;
+    const char *role;
     char err[256];
-    int r;
+    int r, reverse;
 
     luaL_checktype(L, 3, LUA_TTABLE);
     if (port < 0 || port > 65535) {
         return luaL_argerror(L, 2, "port must be in 0..65535");
     }
-    ud = lua_newuserdatauv(L, sizeof(*ud), 0);
-    ud->ls = NULL;
-    luaL_setmetatable(L, LLSH_LISTENER_MT);
-    if ((ls = calloc(1, sizeof(*ls))) == NULL ||
-        (ls->slots = calloc(1, sizeof(*ls->slots))) == NULL) {
-        free(ls);
-        return luaL_error(L, "out of memory");
+    lua_getfield(L, 3, "role");
+    role = luaL_optstring(L, -1, "server");
+    if (strcmp(role, "server") != 0 && strcmp(role, "client") != 0) {
+        return luaL_error(L, "role must be 'server' or 'client'");
     }
-    ls->refs = 1;
-    ls->slots->refs = 1;
-    ud->ls = ls;
-    snprintf(ls->host, sizeof(ls->host), "%s", host);
-
-    lua_getfield(L, 3, "host_keys");
-    luaL_checktype(L, -1, LUA_TTABLE);
-    for (lua_Integer i = 1; i <= (lua_Integer)luaL_len(L, -1); i++) {
-        lsh_key *k;
-        if (ls->nkeys == MAX_HOST_KEYS) {
-            return luaL_error(L, "at most %d host keys", MAX_HOST_KEYS);
-        }
-        lua_rawgeti(L, -1, i);
-        k = llsh_check_key(L, -1);
-        ls->keys[ls->nkeys++] = lsh_key_ref(k);
-        lua_pop(L, 1);
-    }
+    reverse = role[0] == 'c';
     lua_pop(L, 1);
-    if (ls->nkeys == 0) {
-        return luaL_error(L, "a server needs at least one host key");
-    }
-    lua_getfield(L, 3, "host_certs");
-    if (lua_istable(L, -1)) {
-        for (lua_Integer i = 1; i <= (lua_Integer)luaL_len(L, -1); i++) {
-            if (ls->ncerts == MAX_HOST_KEYS) {
-                return luaL_error(L, "at most %d host certificates",
-                                  MAX_HOST_KEYS);
-            }
-            lua_rawgeti(L, -1, i);
-            ls->certs[ls->ncerts++] = lsh_cert_ref(llsh_check_cert(L, -1));
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.role = LSH_ROLE_SERVER;
-    cfg.host_keys = ls->keys;
-    cfg.n_host_keys = ls->nkeys;
-    cfg.host_certs = ls->certs;
-    cfg.n_host_certs = ls->ncerts;
-    cfg.kex_algs = keep_str(L, 3, "kex_algs", ls, 0);
-    cfg.host_key_algs = keep_str(L, 3, "server_host_key_algs", ls, 1);
-    cfg.encryption_algs = keep_str(L, 3, "encryption_algs", ls, 2);
-    cfg.mac_algs = keep_str(L, 3, "mac_algs", ls, 3);
-    cfg.compression_algs = keep_str(L, 3, "compression_algs", ls, 4);
-    cfg.software_version = keep_str(L, 3, "server_version", ls, 5);
-    cfg.rekey_bytes = (uint64_t)int_field(L, 3, "rekey_bytes", 0);
-    cfg.rekey_seconds = (uint64_t)int_field(L, 3, "rekey_seconds", 0);
-    cfg.login_timeout_ms = (uint64_t)int_field(L, 3, "login_timeout_ms", 0);
-    ls->scfg.methods = keep_str(L, 3, "auth_methods", ls, 6);
-    cfg.sig_algs = keep_str(L, 3, "signature_algs", ls, 7);
-    if (cfg.sig_algs != NULL &&
-        (cfg.sig_algs[0] == '\0' ||
-         lsh_namelist_check(cfg.sig_algs, strlen(cfg.sig_algs)) != 0)) {
-        return luaL_error(L, "signature_algs: not a list of algorithm "
-                             "names: '%s'", cfg.sig_algs);
-    }
-    ls->scfg.max_auth_tries = (unsigned)int_field(L, 3, "max_auth_tries", 0);
-    ls->scfg.window = (uint32_t)int_field(L, 3, "window", 0);
-    ls->scfg.max_packet = (uint32_t)int_field(L, 3, "max_pktsize", 0);
-    ls->scfg.ka_interval_ms =
-        (uint64_t)int_field(L, 3, "keepalive_interval_ms", 0);
-    ls->scfg.ka_count_max =
-        (unsigned)int_field(L, 3, "keepalive_count_max", 3);
+    ls = new_listener(L, host);
+    ls->reverse = reverse;
+    parse_options(L, 3, ls, &cfg,
+                  ls->reverse ? LSH_ROLE_CLIENT : LSH_ROLE_SERVER);
     ls->max_startups = (unsigned)int_field(L, 3, "max_startups", 0);
     ls->max_connections = (unsigned)int_field(L, 3, "max_connections", 0);
 
@@ -253,6 +319,47 @@ l_listen(lua_State *L)
         ls->l = NULL;
         return llsh_error_raise(L, "OSError", r, "%s", err);
     }
+    return 1;
+}
+
+/*
+ * servercore.connect(host, port, opts) -> SSHServerConnection
+ * AsyncSSH's connect_reverse: dial out, then be the SSH server on the
+ * socket.  opts: those of parse_options, plus connect_timeout_ms,
+ * family (0, 4, 6), local_addr, local_port.
+ */
+static int
+l_connect(lua_State *L)
+{
+    const char *host = luaL_checkstring(L, 1);
+    lua_Integer port = luaL_checkinteger(L, 2);
+    listener *ls;
+    lsh_config cfg;
+    lsh_io_connect_opts co;
+    const char *local_addr = NULL;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (port <= 0 || port > 65535) {
+        return luaL_argerror(L, 2, "port must be in 1..65535");
+    }
+    /* The options block is a closed listener: its userdata frees it on
+     * an error below, and the connection holds a reference of its own. */
+    ls = new_listener(L, host);
+    parse_options(L, 3, ls, &cfg, LSH_ROLE_SERVER);
+    memset(&co, 0, sizeof(co));
+    co.connect_timeout_ms =
+        (uint64_t)int_field(L, 3, "connect_timeout_ms", 0);
+    co.family = (int)int_field(L, 3, "family", 0);
+    co.local_port = (int)int_field(L, 3, "local_port", 0);
+    lua_getfield(L, 3, "local_addr");
+    if (!lua_isnil(L, -1)) {
+        /* Read at once by lsh_io_connect_ex (it stays on the stack). */
+        local_addr = luaL_checkstring(L, -1);
+    }
+    co.local_addr = local_addr;
+    ls->refs++; /* the connection's */
+    llsh_server_conn_dial(L, host, (int)port, &cfg, &ls->scfg, &co, ls,
+                          owner_unref);
     return 1;
 }
 
@@ -392,7 +499,8 @@ static const luaL_Reg listener_methods[] = {
     {"_is_closed", ls_is_closed}, {"_stats", ls_stats},
     {"get_port", ls_get_port},    {NULL, NULL}};
 
-static const luaL_Reg module_funcs[] = {{"listen", l_listen}, {NULL, NULL}};
+static const luaL_Reg module_funcs[] = {
+    {"listen", l_listen}, {"connect", l_connect}, {NULL, NULL}};
 
 int
 luaopen_luassh_servercore(lua_State *L)
