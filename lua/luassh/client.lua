@@ -547,6 +547,27 @@ local function merge(base, extra)
   return out
 end
 
+-- The end of a login, ssh.connect's or listen_reverse's: a failure
+-- aborts the connection and raises; success calls the client table's
+-- auth_completed and watches for connection_lost.
+local function finish_login(conn, o, ok, err)
+  if not ok then
+    conn:abort()
+    error(err, 0)
+  end
+  if o.client then
+    if o.client.auth_completed then o.client:auth_completed() end
+    if o.client.connection_lost then
+      local client = o.client
+      conn._watcher = core.spawn(function()
+        conn:wait_closed()
+        client:connection_lost(conn:_error())
+      end)
+    end
+  end
+  return conn
+end
+
 --- connect(host [, port] [, opts]) -> SSHClientConnection
 function M.connect(host, port, opts)
   if type(port) == "table" then port, opts = nil, port end
@@ -607,21 +628,7 @@ function M.connect(host, port, opts)
   else
     ok, err = pcall(handshake, conn, host, port, o)
   end
-  if not ok then
-    conn:abort()
-    error(err, 0)
-  end
-  if o.client then
-    if o.client.auth_completed then o.client:auth_completed() end
-    if o.client.connection_lost then
-      local client = o.client
-      conn._watcher = core.spawn(function()
-        conn:wait_closed()
-        client:connection_lost(conn:_error())
-      end)
-    end
-  end
-  return conn
+  return finish_login(conn, o, ok, err)
 end
 
 -- Reverse direction (AsyncSSH's listen_reverse, in lua/luassh/server.lua):
@@ -712,21 +719,7 @@ function M._reverse_handshake(conn, o)
   else
     ok, err = pcall(run)
   end
-  if not ok then
-    conn:abort()
-    error(err, 0)
-  end
-  if o.client then
-    if o.client.auth_completed then o.client:auth_completed() end
-    if o.client.connection_lost then
-      local client = o.client
-      conn._watcher = core.spawn(function()
-        conn:wait_closed()
-        client:connection_lost(conn:_error())
-      end)
-    end
-  end
-  return conn
+  return finish_login(conn, o, ok, err)
 end
 
 --- create_connection(client, host [, port] [, opts]) -> conn, client
