@@ -36,39 +36,6 @@ typedef struct app {
 } app;
 
 static void
-exercise_parsers(const lsh_event *ev)
-{
-    lsh_pty_req pty;
-    lsh_tty_mode modes[64];
-    size_t nm;
-    lsh_env_req env;
-    lsh_x11_req x11;
-    lsh_exit_signal es;
-    lsh_window_change wc;
-    lsh_tcpip_open to;
-    lsh_span s;
-    uint32_t u;
-    int b;
-    const uint8_t *p = ev->extra;
-    size_t n = ev->extra_len;
-    if (lsh_chan_parse_pty_req(p, n, &pty) == 0) {
-        (void)lsh_tty_modes_decode(pty.modes.p, pty.modes.n, modes, 64, &nm);
-    }
-    (void)lsh_chan_parse_env(p, n, &env);
-    (void)lsh_chan_parse_x11_req(p, n, &x11);
-    (void)lsh_chan_parse_exit_signal(p, n, &es);
-    (void)lsh_chan_parse_window_change(p, n, &wc);
-    (void)lsh_chan_parse_tcpip_open(p, n, &to);
-    (void)lsh_chan_parse_exec(p, n, &s);
-    (void)lsh_chan_parse_signal(p, n, &s);
-    (void)lsh_chan_parse_direct_streamlocal(p, n, &s);
-    (void)lsh_chan_parse_forwarded_streamlocal(p, n, &s);
-    (void)lsh_chan_parse_tcpip_forward(p, n, &s, &u);
-    (void)lsh_chan_parse_exit_status(p, n, &u);
-    (void)lsh_chan_parse_xon_xoff(p, n, &b);
-}
-
-static void
 server_app(pair *p, int side, const lsh_event *ev)
 {
     app *a = p->user;
@@ -80,7 +47,7 @@ server_app(pair *p, int side, const lsh_event *ev)
     k = (uint8_t)(a->knob + a->events++);
     switch (ev->type) {
     case LSH_EV_CHAN_OPEN:
-        exercise_parsers(ev);
+        inject_parse_all(ev);
         if (k & 1) {
             (void)lsh_chan_accept(s, ev->chan, 4096u << (k & 7), 0);
         } else if (k & 2) {
@@ -89,7 +56,7 @@ server_app(pair *p, int side, const lsh_event *ev)
         /* else: left pending, answered never */
         break;
     case LSH_EV_CHAN_REQUEST:
-        exercise_parsers(ev);
+        inject_parse_all(ev);
         if (ev->num && (k & 3) != 0) {
             (void)lsh_chan_request_reply_id(s, ev->chan, ev->id, k & 4);
         }
@@ -98,7 +65,7 @@ server_app(pair *p, int side, const lsh_event *ev)
         }
         break;
     case LSH_EV_GLOBAL_REQUEST:
-        exercise_parsers(ev);
+        inject_parse_all(ev);
         if (ev->num && (k & 1)) {
             (void)lsh_global_request_reply(s, k & 2, (const uint8_t *)"\0\0\0\1",
                                            (k & 4) ? 4 : 0);

@@ -50,7 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../c/pair.h"
+#include "inject.h"
 #include "ssh/auth/auth.h"
 #include "ssh/auth/auth_internal.h"
 #include "ssh/conn_internal.h"
@@ -340,43 +340,6 @@ on_auth_request(app *a, const lsh_event *ev)
 }
 
 static void
-exercise_parsers(const lsh_event *ev)
-{
-    lsh_pty_req pty;
-    lsh_tty_mode modes[64];
-    size_t nm;
-    lsh_env_req env;
-    lsh_x11_req x11;
-    lsh_exit_signal es;
-    lsh_window_change wc;
-    lsh_tcpip_open to;
-    lsh_span sp;
-    uint32_t u;
-    int b;
-    const uint8_t *p = ev->extra;
-    size_t n = ev->extra_len;
-    if (lsh_chan_parse_pty_req(p, n, &pty) == 0) {
-        (void)lsh_tty_modes_decode(pty.modes.p, pty.modes.n, modes, 64, &nm);
-    }
-    (void)lsh_chan_parse_env(p, n, &env);
-    (void)lsh_chan_parse_x11_req(p, n, &x11);
-    (void)lsh_chan_parse_exit_signal(p, n, &es);
-    (void)lsh_chan_parse_window_change(p, n, &wc);
-    (void)lsh_chan_parse_tcpip_open(p, n, &to);
-    (void)lsh_chan_parse_exec(p, n, &sp);
-    (void)lsh_chan_parse_subsystem(p, n, &sp);
-    (void)lsh_chan_parse_signal(p, n, &sp);
-    (void)lsh_chan_parse_break(p, n, &u);
-    (void)lsh_chan_parse_x11_open(p, n, &sp, &u);
-    (void)lsh_chan_parse_direct_streamlocal(p, n, &sp);
-    (void)lsh_chan_parse_tcpip_forward(p, n, &sp, &u);
-    (void)lsh_chan_parse_streamlocal_forward(p, n, &sp);
-    (void)lsh_chan_parse_exit_status(p, n, &u);
-    (void)lsh_chan_parse_xon_xoff(p, n, &b);
-    (void)lsh_chan_parse_empty(p, n);
-}
-
-static void
 finish_exec(lsh_conn *s, uint32_t ch, uint8_t k)
 {
     lsh_buf st;
@@ -418,7 +381,7 @@ server_app(pair *p, int side, const lsh_event *ev)
     case LSH_EV_GLOBAL_REQUEST:
         /* P-1: no connection-protocol message before authentication. */
         die_if(!s->authenticated);
-        exercise_parsers(ev);
+        inject_parse_all(ev);
         break;
     default:
         break;

@@ -12,6 +12,48 @@
 
 #include "../c/pair.h"
 #include "ssh/conn_internal.h"
+#include "ssh/connection/channel.h"
+#include "ssh/connection/session.h"
+
+/* Runs every session parser (RFC 4254 request and open data) on an
+ * event's extra data, as the Lua layers do on what a peer sends. */
+static inline void
+inject_parse_all(const lsh_event *ev)
+{
+    lsh_pty_req pty;
+    lsh_tty_mode modes[64];
+    size_t nm;
+    lsh_env_req env;
+    lsh_x11_req x11;
+    lsh_exit_signal es;
+    lsh_window_change wc;
+    lsh_tcpip_open to;
+    lsh_span s;
+    uint32_t u;
+    int b;
+    const uint8_t *p = ev->extra;
+    size_t n = ev->extra_len;
+    if (lsh_chan_parse_pty_req(p, n, &pty) == 0) {
+        (void)lsh_tty_modes_decode(pty.modes.p, pty.modes.n, modes, 64, &nm);
+    }
+    (void)lsh_chan_parse_env(p, n, &env);
+    (void)lsh_chan_parse_x11_req(p, n, &x11);
+    (void)lsh_chan_parse_exit_signal(p, n, &es);
+    (void)lsh_chan_parse_window_change(p, n, &wc);
+    (void)lsh_chan_parse_tcpip_open(p, n, &to);
+    (void)lsh_chan_parse_exec(p, n, &s);
+    (void)lsh_chan_parse_subsystem(p, n, &s);
+    (void)lsh_chan_parse_signal(p, n, &s);
+    (void)lsh_chan_parse_break(p, n, &u);
+    (void)lsh_chan_parse_x11_open(p, n, &s, &u);
+    (void)lsh_chan_parse_direct_streamlocal(p, n, &s);
+    (void)lsh_chan_parse_forwarded_streamlocal(p, n, &s);
+    (void)lsh_chan_parse_tcpip_forward(p, n, &s, &u);
+    (void)lsh_chan_parse_streamlocal_forward(p, n, &s);
+    (void)lsh_chan_parse_exit_status(p, n, &u);
+    (void)lsh_chan_parse_xon_xoff(p, n, &b);
+    (void)lsh_chan_parse_empty(p, n);
+}
 
 /* Drops a side's pending output unheard (0: client, 1: server). */
 static inline void
