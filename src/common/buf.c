@@ -14,20 +14,71 @@ lsh_buf_init(lsh_buf *b, size_t max)
     b->max = max ? max : LSH_BUF_DEFAULT_MAX;
 }
 
+/* Zeroes data[from .. to) (nothing when to <= from). */
+static void
+zero_range(lsh_buf *b, size_t from, size_t to)
+{
+    if (b->data != NULL && to > from) {
+        lsh_memzero(b->data + from, to - from);
+    }
+}
+
+/* The end of the storage that may hold bytes (live or stale). */
+static size_t
+used_end(const lsh_buf *b)
+{
+    return b->dirty > b->len ? b->dirty : b->len;
+}
+
+/*
+ * Gives the storage back, zeroed where it ever held a byte (up to the
+ * high-water mark: pages never written are not touched).
+ */
+static void
+drop_storage(lsh_buf *b)
+{
+    if (b->data == NULL) {
+        return;
+    }
+    lsh_freezero(b->data, used_end(b));
+    b->data = NULL;
+}
+
 void
 lsh_buf_free(lsh_buf *b)
 {
     size_t max = b->max;
-    lsh_freezero(b->data, b->cap);
+    int bulk = b->bulk;
+    drop_storage(b);
     memset(b, 0, sizeof(*b));
     b->max = max;
+    b->bulk = bulk;
+}
+
+void
+lsh_buf_set_bulk(lsh_buf *b, int on)
+{
+    if (!on && b->bulk) {
+        /* A secret buffer holds nothing but its live bytes. */
+        zero_range(b, 0, b->off);
+        zero_range(b, b->len, b->dirty);
+        b->dirty = b->len;
+    }
+    b->bulk = on ? 1 : 0;
+}
+
+void
+lsh_buf_wipe(lsh_buf *b)
+{
+    zero_range(b, 0, used_end(b));
+    b->off = b->len = b->dirty = 0;
 }
 
 void
 lsh_buf_reset(lsh_buf *b)
 {
-    if (b->data != NULL) {
-        lsh_memzero(b->data, b->len);
+    if (!b->bulk) {
+        zero_range(b, 0, b->len);
     }
     b->off = b->len = 0;
 }
@@ -38,9 +89,13 @@ lsh_buf_release(lsh_buf *b)
     if (b->data == NULL || b->len != b->off) {
         return;
     }
+    if (b->bulk) {
+        zero_range(b, 0, b->dirty);
+    }
+    /* A secret buffer zeroed every byte as it was dropped. */
     free(b->data);
     b->data = NULL;
-    b->off = b->len = b->cap = 0;
+    b->off = b->len = b->cap = b->dirty = 0;
 }
 
 int
@@ -52,7 +107,9 @@ lsh_buf_consume(lsh_buf *b, size_t n)
     if (n == 0) {
         return 0;
     }
-    lsh_memzero(b->data + b->off, n);
+    if (!b->bulk) {
+        lsh_memzero(b->data + b->off, n);
+    }
     b->off += n;
     if (b->off == b->len) {
         b->off = b->len = 0;
@@ -70,12 +127,19 @@ lsh_buf_truncate(lsh_buf *b, size_t n)
         return 0;
     }
     b->len -= n;
-    lsh_memzero(b->data + b->len, n);
+    if (!b->bulk) {
+        lsh_memzero(b->data + b->len, n);
+    }
     return 0;
 }
 
 /*
- * Grows the allocation so that `need` live bytes fit after compaction.
+ * Makes room for `need` live bytes (the caller found that they do not
+ * fit after len).  Compaction moves the live bytes back to the start,
+ * but only when the consumed prefix is at least as long as they are
+ * (the move then costs no more than the bytes consumed since the last
+ * one: amortised O(1) per byte) or when the storage is at `max` and
+ * cannot grow.  Otherwise the storage doubles (amortised O(1) too).
  * Reallocation goes through a fresh block so that the old one can be
  * zeroed: packet buffers hold plaintext.
  */
@@ -89,14 +153,24 @@ grow(lsh_buf *b, size_t need)
     if (need > b->max) {
         return LSH_ETOOLARGE;
     }
-    if (b->off > 0 && need <= b->cap) {
+    if (b->off > 0 && need <= b->cap &&
+        (b->off >= live || b->cap >= b->max)) {
         memmove(b->data, b->data + b->off, live);
-        lsh_memzero(b->data + live, b->len - live);
+        if (!b->bulk) {
+            /* Stale copies of moved bytes (the prefix is zero already). */
+            zero_range(b, live, b->len);
+        } else if (b->len > b->dirty) {
+            b->dirty = b->len;
+        }
         b->off = 0;
         b->len = live;
         return 0;
     }
-    ncap = b->cap < 256 ? 256 : b->cap;
+    if (b->cap < 128) {
+        ncap = 256;
+    } else if (lsh_mul_overflow(b->cap, (size_t)2, &ncap)) {
+        ncap = SIZE_MAX;
+    }
     while (ncap < need) {
         if (lsh_mul_overflow(ncap, (size_t)2, &ncap)) {
             return LSH_EOVERFLOW;
@@ -112,11 +186,12 @@ grow(lsh_buf *b, size_t need)
     if (live > 0) {
         memcpy(n, b->data + b->off, live);
     }
-    lsh_freezero(b->data, b->cap);
+    drop_storage(b);
     b->data = n;
     b->cap = ncap;
     b->off = 0;
     b->len = live;
+    b->dirty = live;
     return 0;
 }
 
@@ -145,6 +220,9 @@ lsh_buf_append_space(lsh_buf *b, size_t n, uint8_t **out)
     }
     *out = b->data + b->len;
     b->len += n;
+    if (b->len > b->dirty) {
+        b->dirty = b->len;
+    }
     return 0;
 }
 

@@ -6,8 +6,27 @@
  * The live bytes are data[off .. len).  Writers append at len; consumers
  * advance off (lsh_buf_consume).  Growth never exceeds `max`: an append
  * that would cross it fails with LSH_ETOOLARGE and leaves the buffer
- * exactly as it was.  Freed and discarded memory is zeroed, because packet
- * buffers carry plaintext and key material.
+ * exactly as it was.
+ *
+ * Room at the end is made in amortised O(1): the live bytes are moved
+ * back to the start of the storage (compaction) only when the consumed
+ * prefix is at least as long as they are, or when the storage cannot
+ * grow any more (it is at `max`); otherwise the storage doubles.  So a
+ * queue that is appended to at the end and consumed at the front moves
+ * each byte at most once more than it is written, however much of it
+ * stays unsent.
+ *
+ * Wiping.  A buffer is "secret" by default (lsh_buf_init): every byte it
+ * drops is zeroed at once (consume, truncate, reset, the tail a
+ * compaction vacates), and so is storage given back, because packet
+ * buffers carry plaintext and key material.  A buffer marked bulk
+ * (lsh_buf_set_bulk) is for data that may stay in memory while the
+ * buffer lives (file contents on their way out, ciphertext): dropped
+ * bytes are not zeroed one by one, but all storage that ever held a
+ * byte (its high-water mark, `dirty`) is zeroed before it goes back to
+ * the allocator (free, release, growth into new storage) or on
+ * lsh_buf_wipe.  Either way no byte reaches free() unzeroed.  Key
+ * material must stay in secret buffers.
  *
  * Ownership: the lsh_buf struct is owned by whoever embeds it; the storage
  * is owned by the buffer.  Pointers returned by lsh_buf_ptr() and
@@ -30,23 +49,38 @@ typedef struct lsh_buf {
     size_t len; /* end of live bytes */
     size_t cap; /* allocated size */
     size_t max; /* never grow past this many live bytes */
+    size_t dirty; /* data[0 .. dirty) may hold bytes: high-water mark */
+    int bulk;     /* 0: secret (the default), 1: bulk; see above */
 } lsh_buf;
 
-/* Initialises an empty buffer that will hold at most max bytes (0: default). */
+/* Initialises an empty secret buffer that will hold at most max bytes
+ * (0: default). */
 void lsh_buf_init(lsh_buf *b, size_t max);
+
+/*
+ * Marks a buffer bulk (on != 0) or secret (0); the mark survives
+ * lsh_buf_free.  Turning a bulk buffer secret wipes it first (its live
+ * bytes stay), so that a secret buffer never holds stale bytes.
+ */
+void lsh_buf_set_bulk(lsh_buf *b, int on);
+
+/* Zeroes all storage that held bytes and drops the live ones; the
+ * storage is kept. */
+void lsh_buf_wipe(lsh_buf *b);
 
 /* Zeroes and frees the storage; the buffer is left empty and reusable. */
 void lsh_buf_free(lsh_buf *b);
 
-/* Drops the live bytes (zeroing them) but keeps the storage. */
+/* Drops the live bytes (zeroing them unless bulk) but keeps the storage. */
 void lsh_buf_reset(lsh_buf *b);
 
 /*
  * Gives the storage of an empty buffer back, so that a buffer that grew
  * for a burst holds nothing while idle; the next append allocates again
- * (at once to the size it needs).  No-op while bytes are live.  The
- * storage is freed without another pass of zeroes: every byte that was
- * ever live was zeroed when it was consumed, reset or truncated.
+ * (at once to the size it needs).  No-op while bytes are live.  A secret
+ * buffer's storage is freed without another pass of zeroes (every byte
+ * that was ever live was zeroed when it was dropped); a bulk buffer's is
+ * zeroed up to its high-water mark first.
  */
 void lsh_buf_release(lsh_buf *b);
 
@@ -67,10 +101,12 @@ lsh_buf_ptr(const lsh_buf *b)
     return b->data != NULL ? b->data + b->off : lsh__buf_empty;
 }
 
-/* Drops n bytes from the front; LSH_EINVAL if fewer are live. */
+/* Drops n bytes from the front (zeroed unless bulk); LSH_EINVAL if fewer
+ * are live. */
 int lsh_buf_consume(lsh_buf *b, size_t n);
 
-/* Drops n bytes from the end; LSH_EINVAL if fewer are live. */
+/* Drops n bytes from the end (zeroed unless bulk); LSH_EINVAL if fewer
+ * are live. */
 int lsh_buf_truncate(lsh_buf *b, size_t n);
 
 /* Makes room for n more bytes without appending them. */

@@ -8,12 +8,16 @@
  * channel is put in collect mode by sftp.lua, so received bytes are
  * acknowledged to the peer as they arrive; memory stays bounded because
  * the SFTP client never has more than its requests' worth of replies in
- * flight.  Output goes straight into the channel (lsh_chan_write), and
- * into the channel's pending queue when the peer's window is full;
- * l_chan.c pushes that queue on LSH_EV_CHAN_WRITABLE.
+ * flight.  Output goes straight from the client's output buffer into the
+ * channel (lsh_chan_write); what the channel cannot take yet (the peer's
+ * window or the connection's send buffer is full) stays there, not
+ * copied anywhere else, and the pump waits on the channel's drain_q
+ * (woken by l_chan.c on every LSH_EV_CHAN_WRITABLE once its own queue
+ * is empty) instead of on input until all of it has gone.
  *
  * Reading: a pump task (core:_pump(), started by sftp.lua) is the only
- * reader of the channel.  Each time it is woken it feeds every complete
+ * reader of the channel (and the writer of what waited for the window).
+ * Each time it is woken it feeds every complete
  * packet to the client, whose callbacks run in C: a Lua request's reply is
  * copied into its ticket and its task woken; a transfer's reply is
  * written to the local file (pwrite) and the next READ or WRITE queued,
@@ -63,6 +67,7 @@ typedef struct sftpud {
     lsh_sftp_client *c;  /* NULL after __gc */
     llsh_chan *ch;       /* kept alive by user value 1 */
     int ended;           /* the session is over: no more requests */
+    uint64_t pushed;     /* bytes moved into the channel so far */
     char end_msg[200];
     llsh_waitq state_q;  /* VERSION received or the session ended */
 } sftpud;
@@ -90,46 +95,91 @@ static void end_session(sftpud *s, int err, const char *why);
 
 /* Output */
 
-/* Moves the client's queued requests into the channel. */
-static void
-flush_out(sftpud *s)
+/*
+ * Moves as much of the client's queued requests into the channel as it
+ * takes now (into the connection's output: the socket write is the
+ * caller's).  The rest stays in the client's output: the channel's own
+ * queue is not used, as that would copy every byte once more.  Returns
+ * 1 when everything went (or was dropped: the channel is gone).
+ */
+static int
+push_channel(sftpud *s)
 {
     llsh_chan *ch = s->ch;
     const uint8_t *p;
     size_t n;
     lsh_conn *core;
+    int r;
 
     lsh_sftp_client_out(s->c, &p, &n);
     if (n == 0) {
-        return;
+        return 1;
     }
     core = llsh_client_core(ch->cl);
     if (core == NULL || ch->state != LLSH_CH_OPEN || ch->close_sent ||
         ch->eof_wanted) {
         lsh_sftp_client_out_ack(s->c, n); /* nowhere to go: the pump ends */
-        return;
+        return 1;
     }
-    if (llsh_bytes_avail(&ch->out) == 0) {
-        int r = lsh_chan_write(core, ch->id, 0, p, n);
-        if (r < 0) {
-            lsh_sftp_client_out_ack(s->c, n);
-            llsh_client_flush(ch->cl);
+    if (llsh_bytes_avail(&ch->out) > 0) {
+        return 0; /* bytes someone else queued on the channel go first */
+    }
+    r = lsh_chan_write(core, ch->id, 0, p, n);
+    if (r < 0) {
+        lsh_sftp_client_out_ack(s->c, n);
+        return 1;
+    }
+    lsh_sftp_client_out_ack(s->c, (size_t)r);
+    s->pushed += (uint64_t)r;
+    return (size_t)r == n;
+}
+
+/*
+ * push_channel, then the socket write.  What is left goes when the
+ * channel is writable again: the pump then waits on drain_q, so it is
+ * woken here in case it waits for input.
+ */
+static void
+flush_out(sftpud *s)
+{
+    if (!push_channel(s)) {
+        llsh_wake(&s->ch->rd_wait[0], 0);
+    }
+    llsh_client_flush(s->ch->cl);
+}
+
+/*
+ * The pump's writing: what waited for the channel, then what transfers
+ * held back for it (xf_may_send), until the channel takes nothing more.
+ * The last step is always an attempt that moved nothing, with no socket
+ * write after it (a socket write can raise LSH_EV_CHAN_WRITABLE at once,
+ * before the pump waits for it): when requests are left, that attempt
+ * has set the core's blocked or backlogged flag, so the WRITABLE that
+ * wakes drain_q is still to come.
+ */
+static void
+pump_out(sftpud *s)
+{
+    for (;;) {
+        uint64_t mark = s->pushed;
+        if (push_channel(s)) {
+            lsh_sftp_client_kick(s->c);
+        }
+        if (s->pushed == mark || s->ended) {
             return;
         }
-        p += r;
-        n -= (size_t)r;
-        lsh_sftp_client_out_ack(s->c, (size_t)r);
-        lsh_sftp_client_out(s->c, &p, &n);
+        llsh_client_flush(s->ch->cl);
     }
-    if (n > 0) {
-        int r = llsh_bytes_put(&ch->out, p, n);
-        lsh_sftp_client_out_ack(s->c, n);
-        if (r != 0) {
-            end_session(s, LSH_ENOMEM, "out of memory queueing SFTP "
-                                       "requests");
-        }
-    }
-    llsh_client_flush(ch->cl);
+}
+
+/* 1 while requests wait for the channel (the pump waits on drain_q). */
+static int
+out_blocked(const sftpud *s)
+{
+    const uint8_t *p;
+    size_t n;
+    lsh_sftp_client_out(s->c, &p, &n);
+    return n > 0 || llsh_bytes_avail(&s->ch->out) > 0;
 }
 
 /* Input: the pump */
@@ -211,6 +261,15 @@ pump_k(lua_State *L, int status, lua_KContext ctx)
     s = check_sftp(L, 1);
     if (pump_once(s)) {
         return 0;
+    }
+    pump_out(s);
+    if (out_blocked(s)) {
+        /* Requests wait for the window or the send buffer: the next
+         * LSH_EV_CHAN_WRITABLE wakes drain_q (so does the channel's end).
+         * Replies arriving meanwhile are kept in the channel (collect
+         * mode) and read then. */
+        llsh_waitq_wait(L, &s->ch->drain_q);
+        return lua_yieldk(L, 0, 0, pump_k);
     }
     if (s->ch->rd_wait[0].task != NULL) {
         return luaL_error(L, "the SFTP channel already has a reader");
@@ -954,7 +1013,8 @@ typedef struct lxfer {
     int local_done;      /* the final local steps ran */
     int local_errno;
     uint64_t reported;
-    uint8_t *mem;        /* GET: the bytes read; PUT: the bytes to write */
+    uint8_t *mem;        /* GET to memory: the bytes read (owned) */
+    const uint8_t *src;  /* PUT from memory: the Lua string (user value 2) */
     size_t mem_len, mem_cap, mem_max;
 } lxfer;
 
@@ -1014,7 +1074,7 @@ xf_read_at(void *ctx, uint64_t off, uint8_t *buf, size_t n, size_t *got)
         if (off < lx->mem_len) {
             size_t k = lx->mem_len - (size_t)off;
             *got = k < n ? k : n;
-            memcpy(buf, lx->mem + off, *got);
+            memcpy(buf, lx->src + off, *got);
         }
         return 0;
     }
@@ -1036,30 +1096,22 @@ xf_read_at(void *ctx, uint64_t off, uint8_t *buf, size_t n, size_t *got)
 }
 
 /*
- * Backpressure for PUT and COPY: send a new WRITE only while less than
- * XFER_BACKLOG waits for the peer's window (enough to use a window
- * adjustment at once), or while the window can take what is queued plus
- * a block (the data then goes from the pread buffer straight into the
- * connection).  More queueing only costs copies (measured: 4 MiB doubles
- * the client's CPU on a put for no throughput).
+ * Backpressure for PUT and COPY: a new WRITE (or COPY's READ) goes only
+ * once everything queued before it has gone into the connection, so the
+ * client's output holds at most one request's worth more than the
+ * peer's window and the connection's send buffer take.  Its bytes are
+ * then read from the file straight into an empty output buffer and go
+ * from there into the connection: no compaction, no other queue.  When
+ * the channel is writable again the pump resumes the transfers
+ * (lsh_sftp_client_kick) without waiting for a reply.  The socket write
+ * waits for the end of the turn (flush_out), so that a turn's requests
+ * go out in one write.
  */
-#define XFER_BACKLOG ((size_t)1024 * 1024)
-
 static int
 xf_may_send(void *ctx)
 {
     lxfer *lx = ctx;
-    llsh_chan *ch = lx->s->ch;
-    lsh_conn *core = llsh_client_core(ch->cl);
-    const uint8_t *p;
-    size_t n, queued;
-    lsh_sftp_client_out(lx->s->c, &p, &n);
-    queued = llsh_bytes_avail(&ch->out) + n;
-    if (queued < XFER_BACKLOG) {
-        return 1;
-    }
-    return core != NULL && llsh_bytes_avail(&ch->out) == 0 &&
-           lsh_chan_window_out(core, ch->id) >= n + LSH_SFTP_MAX_BLOCK;
+    return push_channel(lx->s) && llsh_bytes_avail(&lx->s->ch->out) == 0;
 }
 
 static void
@@ -1226,7 +1278,7 @@ sc_xfer(lua_State *L)
         cfg.block = LSH_SFTP_MAX_BLOCK;
     }
 
-    lx = lua_newuserdatauv(L, sizeof(*lx), 1);
+    lx = lua_newuserdatauv(L, sizeof(*lx), 2);
     memset(lx, 0, sizeof(*lx));
     lx->fd = -1;
     lx->s = s;
@@ -1247,12 +1299,11 @@ sc_xfer(lua_State *L)
                           ? (size_t)cfg.length
                           : (size_t)1 << 40;
     } else if (mode == LSH_SFTP_XFER_PUT && data.p != NULL) {
-        if (data.n > 0 && (lx->mem = malloc(data.n)) == NULL) {
-            return luaL_error(L, "out of memory");
-        }
-        if (data.n > 0) {
-            memcpy(lx->mem, data.p, data.n);
-        }
+        /* Read in place (straight into the requests): the transfer
+         * keeps the string alive instead of copying it. */
+        lua_getfield(L, 3, "data");
+        lua_setiuservalue(L, -2, 2);
+        lx->src = data.p;
         lx->mem_len = data.n;
         cfg.length = data.n;
     } else if (mode == LSH_SFTP_XFER_GET || mode == LSH_SFTP_XFER_PUT) {

@@ -57,6 +57,7 @@ struct lsh_sftp_client {
     uint32_t nslots;
     uint32_t free_head;
     uint32_t pending;
+    struct lsh_sftp_xfer *xfers; /* live transfers (lsh_sftp_client_kick) */
     uint8_t *exts;      /* VERSION's extension pairs, copied */
     size_t exts_len;
     struct {
@@ -74,8 +75,11 @@ lsh_sftp_client_new(lsh_sftp_client **out)
     if (c == NULL) {
         return LSH_ENOMEM;
     }
-    /* Room for max_requests blocks of a PUT and then some. */
+    /* Room for max_requests blocks of a PUT and then some.  Bulk: a PUT's
+     * file data is not zeroed as it is sent, only when the storage goes
+     * (the buffer holds no key material: requests and file contents). */
     lsh_buf_init(&c->out, (size_t)256 * 1024 * 1024);
+    lsh_buf_set_bulk(&c->out, 1);
     c->free_head = NO_SLOT;
     *out = c;
     return 0;
@@ -562,6 +566,7 @@ lsh_sftp_client_feed(lsh_sftp_client *c, const uint8_t *data, size_t n,
 
 struct lsh_sftp_xfer {
     lsh_sftp_client *c;
+    lsh_sftp_xfer *lprev, *lnext; /* in c->xfers */
     lsh_sftp_xfer_config cfg;
     uint8_t src[LSH_SFTP_MAX_HANDLE], dst[LSH_SFTP_MAX_HANDLE];
     uint64_t next;      /* next relative offset to ask for */
@@ -1064,9 +1069,24 @@ lsh_sftp_xfer_start(lsh_sftp_client *c, const lsh_sftp_xfer_config *cfg,
                       ? cfg->size_hint - cfg->src_offset
                       : 0;
     }
+    x->lnext = c->xfers;
+    if (c->xfers != NULL) {
+        c->xfers->lprev = x;
+    }
+    c->xfers = x;
     *out = x;
     xfer_pump(x);
     return 0;
+}
+
+void
+lsh_sftp_client_kick(lsh_sftp_client *c)
+{
+    for (lsh_sftp_xfer *x = c->xfers; x != NULL; x = x->lnext) {
+        if (!x->finished) {
+            xfer_pump(x);
+        }
+    }
 }
 
 void
@@ -1094,6 +1114,14 @@ lsh_sftp_xfer_free(lsh_sftp_xfer *x)
         return;
     }
     lsh_sftp_client_forget_ctx(x->c, x);
+    if (x->lprev != NULL) {
+        x->lprev->lnext = x->lnext;
+    } else {
+        x->c->xfers = x->lnext;
+    }
+    if (x->lnext != NULL) {
+        x->lnext->lprev = x->lprev;
+    }
     free(x);
 }
 

@@ -19,7 +19,8 @@
  * caller callbacks, so the core itself does no I/O.
  *
  * Ownership: the caller owns the client (lsh_sftp_client_free) and each
- * transfer (lsh_sftp_xfer_free), and frees transfers first.
+ * transfer (lsh_sftp_xfer_free), and frees transfers first (the client
+ * lists its live transfers for lsh_sftp_client_kick).
  */
 #ifndef LSH_SSH_SFTP_CLIENT_H
 #define LSH_SSH_SFTP_CLIENT_H
@@ -173,7 +174,8 @@ typedef struct lsh_sftp_xfer_io {
     void (*notify)(void *ctx, lsh_sftp_xfer *x);
     /* Optional: 0 while the transport is backed up (data would only
      * queue).  A transfer then sends no new WRITE (PUT) or READ (COPY)
-     * unless it has nothing in flight, so it always makes progress. */
+     * unless it has nothing in flight, so it always makes progress;
+     * lsh_sftp_client_kick resumes it without waiting for a reply. */
     int (*may_send)(void *ctx);
 } lsh_sftp_xfer_io;
 
@@ -200,6 +202,13 @@ typedef struct lsh_sftp_xfer_config {
 LSH_MUST_CHECK int lsh_sftp_xfer_start(lsh_sftp_client *c,
                                        const lsh_sftp_xfer_config *cfg,
                                        lsh_sftp_xfer **out);
+
+/*
+ * Lets every unfinished transfer of c send what it held back (its
+ * io.may_send said 0): call it when the transport has room again.
+ * Callbacks may run (notify), as for a reply.
+ */
+void lsh_sftp_client_kick(lsh_sftp_client *c);
 
 /* Stops issuing requests; those in flight are forgotten.  Finishes it. */
 void lsh_sftp_xfer_stop(lsh_sftp_xfer *x);
