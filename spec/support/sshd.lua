@@ -61,7 +61,9 @@ function M.start(opts)
   local dir = util.tmpdir()
   local keys = opts.host_keys or M.gen_host_keys(dir)
   for attempt = 1, 20 do
-    local port = math.random(20000, 60000)
+    -- Below the kernel's ephemeral range (32768-60999 by default), so
+    -- that an outgoing connection of another test cannot hold the port.
+    local port = math.random(20000, 32000)
     local cfg = {}
     for _, l in ipairs(opts.first or {}) do cfg[#cfg + 1] = l end
     for _, l in ipairs {
@@ -88,15 +90,21 @@ function M.start(opts)
     if opts.authorized_keys then
       util.write(dir .. "/authorized_keys", opts.authorized_keys)
     end
-    os.execute(string.format("%s -D -E %s -f %s >> %s 2>&1 &", SSHD,
-                             util.q(log), util.q(dir .. "/sshd_config"),
-                             util.q(log)))
-    -- Wait for "Server listening" (or a failure).
+    -- A fresh log per attempt: a line left by an earlier attempt (its
+    -- "Server listening" on another port) must not be taken for this one.
+    os.remove(log)
+    local p = io.popen(string.format("%s -D -E %s -f %s >> %s 2>&1 & echo $!",
+                                     SSHD, util.q(log),
+                                     util.q(dir .. "/sshd_config"), util.q(log)))
+    local pid = p:read("l")
+    p:close()
+    -- Wait for "Server listening" on this port (or a failure).
+    local listening = ("Server listening on 127.0.0.1 port %d"):format(port)
     for _ = 1, 100 do
       local f = io.open(log, "r")
       local text = f and f:read("a") or ""
       if f then f:close() end
-      if text:find("Server listening on", 1, true) then
+      if text:find(listening, 1, true) then
         local srv = {port = port, dir = dir, log = log, host_keys = keys}
         function srv.stop()
           local pf = io.open(dir .. "/sshd.pid", "r")
@@ -112,7 +120,7 @@ function M.start(opts)
       end
       os.execute("sleep 0.05")
     end
-    os.execute("pkill -f " .. util.q(dir .. "/sshd_config") .. " 2>/dev/null")
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
   end
   util.rmtree(dir)
   error("could not start sshd")
