@@ -46,6 +46,7 @@ typedef struct chinfo {
     int verify;       /* check against pat() instead of storing */
     uint32_t seed;
     uint64_t got;
+    size_t pieces, maxpiece; /* DATA/EXTENDED_DATA events and the longest */
     int bad;
     int eof, close;
 } chinfo;
@@ -104,6 +105,10 @@ static void
 sink(chinfo *ci, uint32_t ext, const uint8_t *p, size_t n)
 {
     int k = ext ? 1 : 0;
+    ci->pieces++;
+    if (n > ci->maxpiece) {
+        ci->maxpiece = n;
+    }
     if (ci->verify) {
         for (size_t i = 0; i < n; i++) {
             if (p[i] != pat(ci->got + i, ci->seed)) {
@@ -190,11 +195,10 @@ on_event(pair *p, int s, const lsh_event *ev)
 }
 
 static void
-world_init_opts(world *w, uint64_t rekey_bytes)
+world_init_with(world *w, const pair_opts *o)
 {
-    pair_opts o = {.host_key = host_key, .rekey_bytes = rekey_bytes};
     memset(w, 0, sizeof(*w));
-    assert_int_equal(pair_init(&w->p, &o), 0);
+    assert_int_equal(pair_init(&w->p, o), 0);
     w->p.user = w;
     w->p.on_event = on_event;
     for (int i = 0; i < 2; i++) {
@@ -207,6 +211,13 @@ world_init_opts(world *w, uint64_t rekey_bytes)
     /* Until the auth layer lands: what it will call on success. */
     lsh_conn_set_authenticated(w->p.c);
     lsh_conn_set_authenticated(w->p.s);
+}
+
+static void
+world_init_opts(world *w, uint64_t rekey_bytes)
+{
+    pair_opts o = {.host_key = host_key, .rekey_bytes = rekey_bytes};
+    world_init_with(w, &o);
 }
 
 static void
@@ -952,6 +963,95 @@ bulk_both_ways(size_t total, uint32_t window, uint32_t pkt,
     }
     assert_false(w.p.closed[0] || w.p.closed[1]);
     world_free(&w);
+}
+
+/*
+ * Channel data goes from the caller's buffer straight into the
+ * connection's output behind a header built on the stack
+ * (lsh__conn_send2).  Written outside a key exchange, during one (held,
+ * so copied: the caller's buffer is scribbled over before anything
+ * moves) and after it, with and without compression, DATA and
+ * EXTENDED_DATA interleaved: everything arrives intact and in order,
+ * cut at the peer's maximum packet.
+ */
+static void
+data_through_kex(const char *comp)
+{
+    enum { N = 300000, A = 50000, B = 100000, E = 1000, MAXP = 32768 };
+    pair_opts o = {.host_key = host_key, .comp = comp};
+    world w;
+    uint32_t ch, sch;
+    uint8_t *src = malloc(N), *ext = malloc(2 * E), *tmp = malloc(B);
+    const uint8_t *op;
+    size_t on;
+    int kex_before;
+    chinfo *ci;
+
+    assert_non_null(src);
+    assert_non_null(ext);
+    assert_non_null(tmp);
+    fill_pat(src, N, 0, 7);
+    fill_pat(ext, 2 * E, 0, 8);
+    world_init_with(&w, &o);
+    ch = open_chan(&w, 0, "session", NULL, 0, 0, 0, 1u << 20, MAXP, &sch);
+    assert_int_equal(lsh_pkt_dir_compressing(&w.p.c->tx),
+                     strcmp(comp, "none") != 0);
+
+    /* Outside a key exchange: straight into the output. */
+    assert_int_equal(lsh_chan_write(w.p.c, ch, 0, src, A), A);
+    assert_int_equal(lsh_chan_write(w.p.c, ch, 1, ext, E), E);
+    lsh_conn_out(w.p.c, &op, &on);
+    assert_true(on > (strcmp(comp, "none") != 0 ? 0 : (size_t)A + E));
+    assert_int_equal(lsh_buf_len(&w.p.c->held), 0);
+
+    /* During one: held (copies), in order behind our KEXINIT. */
+    kex_before = w.p.kex_done[0];
+    assert_int_equal(lsh_conn_rekey(w.p.c), 0);
+    memcpy(tmp, src + A, B);
+    assert_int_equal(lsh_chan_write(w.p.c, ch, 0, tmp, B), B);
+    memcpy(tmp, ext + E, E);
+    assert_int_equal(lsh_chan_write(w.p.c, ch, 1, tmp, E), E);
+    assert_true(lsh_buf_len(&w.p.c->held) > (size_t)B + E);
+    memset(tmp, 0xee, B);
+    pump(&w);
+    assert_true(w.p.kex_done[0] > kex_before);
+    assert_int_equal(lsh_buf_len(&w.p.c->held), 0);
+
+    /* After it: one write larger than the peer's maximum packet. */
+    assert_int_equal(lsh_chan_write(w.p.c, ch, 0, src + A + B, N - A - B),
+                     N - A - B);
+    pump(&w);
+
+    ci = &w.sd[1].ch[sch];
+    assert_int_equal(ci->len[0], N);
+    assert_memory_equal(ci->data[0], src, N);
+    assert_int_equal(ci->len[1], 2 * E);
+    assert_memory_equal(ci->data[1], ext, 2 * E);
+    assert_true(ci->maxpiece <= MAXP);
+    /* Cut at MAXP: 50000 -> 2, 100000 -> 4, 150000 -> 5, 2 ext. */
+    assert_int_equal(ci->pieces, 2 + 4 + 5 + 2);
+    assert_int_equal(lsh_chan_window_out(w.p.c, ch),
+                     (1u << 20) - N - 2 * E);
+    assert_false(w.p.closed[0] || w.p.closed[1]);
+    world_free(&w);
+    free(src);
+    free(ext);
+    free(tmp);
+}
+
+static void
+data_arrives_in_order_through_kex(void **state)
+{
+    (void)state;
+    data_through_kex("none");
+}
+
+static void
+compressed_data_arrives_in_order_through_kex(void **state)
+{
+    (void)state;
+    data_through_kex("zlib");
+    data_through_kex("zlib@openssh.com");
 }
 
 static void
@@ -1920,6 +2020,8 @@ main(void)
         cmocka_unit_test(writer_blocks_at_the_window_until_the_reader_consumes),
         cmocka_unit_test(bulk_64mib_with_1k_packets),
         cmocka_unit_test(bulk_64mib_with_32k_packets),
+        cmocka_unit_test(data_arrives_in_order_through_kex),
+        cmocka_unit_test(compressed_data_arrives_in_order_through_kex),
         cmocka_unit_test(huge_peer_window_does_not_make_us_buffer),
         cmocka_unit_test(thousand_channels_with_interleaved_writes),
         cmocka_unit_test(channel_requests_are_answered_in_order),

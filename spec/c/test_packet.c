@@ -1233,6 +1233,213 @@ test_free_resets_to_initial_state(void **state)
     lsh_pkt_dir_free(&d);
 }
 
+/* ------------------------------------------------ two-part payloads */
+
+/*
+ * lsh_pkt_encode2 (header || data without joining them first): without
+ * compression the wire bytes are exactly those of lsh_pkt_encode on the
+ * joined payload, for every split and every layout; with compression
+ * the stream decodes to the joined payloads, packet after packet.
+ */
+static void
+test_two_part_encode_equals_one_part(void **state)
+{
+    static const char *const layouts[][2] = {
+        {"chacha20-poly1305@openssh.com", NULL},
+        {"aes128-gcm@openssh.com", NULL},
+        {"aes128-ctr", "hmac-sha2-256"},
+        {"aes256-cbc", "hmac-sha2-512-etm@openssh.com"},
+    };
+    static const size_t sizes[] = {1, 13, 14, 17, 4096, 32768 + 13};
+    static const size_t splits[] = {0, 1, 5, 9, 13, (size_t)-1};
+    prng p = {77};
+    (void)state;
+
+    for (size_t li = 0; li < NELEM(layouts); li++) {
+        lsh_pkt_dir one, two, rx;
+        lsh_buf w1, w2, out;
+        prng r1 = {5}, r2 = {5};
+        size_t packets = 0;
+
+        memset(&one, 0, sizeof(one));
+        memset(&two, 0, sizeof(two));
+        memset(&rx, 0, sizeof(rx));
+        set_pair(&one, &rx, layouts[li][0], layouts[li][1], NULL);
+        init_keys();
+        assert_int_equal(lsh_pkt_dir_set_keys(&two, 1, layouts[li][0],
+                                              layouts[li][1], NULL, test_key,
+                                              test_iv, test_mkey),
+                         0);
+        lsh_buf_init(&w1, 0);
+        lsh_buf_init(&w2, 0);
+        lsh_buf_init(&out, 0);
+        for (size_t si = 0; si < NELEM(sizes); si++) {
+            for (size_t k = 0; k < NELEM(splits); k++) {
+                size_t n = sizes[si];
+                size_t hn = splits[k] > n ? n : splits[k];
+                uint8_t *pl = make_payload(&p, n, 0);
+                assert_int_equal(lsh_pkt_encode(&one, pl, n, prng_fill, &r1,
+                                                &w1),
+                                 0);
+                assert_int_equal(lsh_pkt_encode2(&two, pl, hn, pl + hn,
+                                                 n - hn, prng_fill, &r2, &w2),
+                                 0);
+                assert_int_equal(lsh_buf_len(&w1), lsh_buf_len(&w2));
+                assert_memory_equal(lsh_buf_ptr(&w1), lsh_buf_ptr(&w2),
+                                    lsh_buf_len(&w1));
+                assert_int_equal(lsh_pkt_decode(&rx, &w2, &out), 0);
+                assert_int_equal(lsh_buf_len(&out), n);
+                assert_memory_equal(lsh_buf_ptr(&out), pl, n);
+                lsh_buf_reset(&out);
+                lsh_buf_reset(&w1);
+                lsh_buf_reset(&w2);
+                free(pl);
+                packets++;
+            }
+        }
+        assert_int_equal(one.seqnr, two.seqnr);
+        assert_int_equal(two.packets, packets);
+        assert_int_equal(one.bytes, two.bytes);
+        lsh_pkt_dir_free(&one);
+        lsh_pkt_dir_free(&two);
+        lsh_pkt_dir_free(&rx);
+        lsh_buf_free(&w1);
+        lsh_buf_free(&w2);
+        lsh_buf_free(&out);
+    }
+
+    /* Compression: two flushes per packet, one stream, same payloads. */
+    for (int k = 0; k < 2; k++) {
+        lsh_pkt_dir tx, rx;
+        lsh_buf wire, out;
+        size_t sent[40];
+        uint8_t *pls[40];
+
+        memset(&tx, 0, sizeof(tx));
+        memset(&rx, 0, sizeof(rx));
+        set_pair(&tx, &rx, "aes128-ctr", "hmac-sha2-256",
+                 k == 0 ? "zlib" : "zlib@openssh.com");
+        if (k == 1) {
+            assert_int_equal(lsh_pkt_dir_enable_delayed_compression(&tx), 0);
+            assert_int_equal(lsh_pkt_dir_enable_delayed_compression(&rx), 0);
+        }
+        assert_true(lsh_pkt_dir_compressing(&tx));
+        lsh_buf_init(&wire, 0);
+        lsh_buf_init(&out, 0);
+        for (size_t i = 0; i < NELEM(sent); i++) {
+            size_t n = 1 + (size_t)(prng_next(&p) % 40000);
+            size_t hn = n < 13 ? n : 13;
+            sent[i] = n;
+            pls[i] = make_payload(&p, n, (int)(i % 2));
+            assert_int_equal(lsh_pkt_encode2(&tx, pls[i], hn, pls[i] + hn,
+                                             n - hn, prng_fill, &p, &wire),
+                             0);
+        }
+        for (size_t i = 0; i < NELEM(sent); i++) {
+            assert_int_equal(lsh_pkt_decode(&rx, &wire, &out), 0);
+            assert_int_equal(lsh_buf_len(&out), sent[i]);
+            assert_memory_equal(lsh_buf_ptr(&out), pls[i], sent[i]);
+            lsh_buf_reset(&out);
+            free(pls[i]);
+        }
+        assert_int_equal(lsh_buf_len(&wire), 0);
+        lsh_pkt_dir_free(&tx);
+        lsh_pkt_dir_free(&rx);
+        lsh_buf_free(&wire);
+        lsh_buf_free(&out);
+    }
+}
+
+/* Refusals of lsh_pkt_encode2: bad arguments and sizes, nothing sticky. */
+static void
+test_two_part_encode_refusals(void **state)
+{
+    lsh_pkt_dir tx, rx;
+    lsh_buf wire;
+    prng p = {9};
+    uint8_t *big;
+    size_t max;
+    (void)state;
+
+    memset(&tx, 0, sizeof(tx));
+    memset(&rx, 0, sizeof(rx));
+    lsh_buf_init(&wire, 0);
+    set_pair(&tx, &rx, "aes128-ctr", "hmac-sha2-256", NULL);
+    max = lsh_pkt_dir_max_payload(&tx);
+    big = calloc(1, LSH_PKT_MAX + 1);
+    assert_non_null(big);
+    assert_int_equal(lsh_pkt_encode2(&tx, NULL, 1, big, 1, prng_fill, &p,
+                                     &wire),
+                     LSH_EINVAL);
+    assert_int_equal(lsh_pkt_encode2(&tx, big, 1, NULL, 1, prng_fill, &p,
+                                     &wire),
+                     LSH_EINVAL);
+    assert_int_equal(lsh_pkt_encode2(&tx, big, 13, big, max - 12, prng_fill,
+                                     &p, &wire),
+                     LSH_ETOOLARGE);
+    assert_int_equal(lsh_pkt_encode2(&tx, big, SIZE_MAX, big, 2, prng_fill,
+                                     &p, &wire),
+                     LSH_ETOOLARGE);
+    assert_int_equal(lsh_buf_len(&wire), 0);
+    assert_int_equal(lsh_pkt_dir_error(&tx), 0);
+    assert_int_equal(lsh_pkt_encode2(&tx, big, 13, big, max - 13, prng_fill,
+                                     &p, &wire),
+                     0);
+    free(big);
+    lsh_pkt_dir_free(&tx);
+    lsh_pkt_dir_free(&rx);
+    lsh_buf_free(&wire);
+}
+
+/*
+ * A failed encode leaves no plaintext in `out` even when `out` is a bulk
+ * buffer (which does not wipe what it drops): the header, payload and
+ * padding written before the failure are zeroed, the bytes before it
+ * are kept.
+ */
+static void
+test_failed_encode_wipes_bulk_output(void **state)
+{
+    lsh_pkt_dir tx, rx;
+    lsh_buf out;
+    uint8_t secret[600];
+    prng p = {11};
+    (void)state;
+
+    memset(&tx, 0, sizeof(tx));
+    memset(&rx, 0, sizeof(rx));
+    memset(secret, 0x5a, sizeof(secret));
+    set_pair(&tx, &rx, "aes128-ctr", "hmac-sha2-256", NULL);
+    lsh_buf_init(&out, 0);
+    lsh_buf_set_bulk(&out, 1);
+    assert_int_equal(lsh_buf_put(&out, "kept", 4), 0);
+    for (int two = 0; two < 2; two++) {
+        int r = two ? lsh_pkt_encode2(&tx, secret, 13, secret + 13,
+                                      sizeof(secret) - 13, failing_rng, NULL,
+                                      &out)
+                    : lsh_pkt_encode(&tx, secret, sizeof(secret),
+                                     failing_rng, NULL, &out);
+        assert_int_equal(r, LSH_ECRYPTO);
+        assert_int_equal(lsh_buf_len(&out), 4);
+        assert_memory_equal(lsh_buf_ptr(&out), "kept", 4);
+        /* The storage behind the live bytes held the packet: all zero. */
+        assert_true(out.cap >= out.len + 5 + sizeof(secret));
+        for (size_t i = out.len; i < out.len + 5 + sizeof(secret); i++) {
+            assert_int_equal(out.data[i], 0);
+        }
+    }
+    assert_int_equal(lsh_pkt_dir_error(&tx), 0);
+    assert_int_equal(tx.seqnr, 0);
+    /* A good packet after them goes through and is ciphertext. */
+    assert_int_equal(lsh_pkt_encode(&tx, secret, sizeof(secret), prng_fill,
+                                    &p, &out),
+                     0);
+    assert_null(memmem(lsh_buf_ptr(&out), lsh_buf_len(&out), secret, 32));
+    lsh_pkt_dir_free(&tx);
+    lsh_pkt_dir_free(&rx);
+    lsh_buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -1258,6 +1465,9 @@ main(void)
         cmocka_unit_test(test_corrupt_zlib_data_is_fatal),
         cmocka_unit_test(test_delayed_compression_starts_after_auth),
         cmocka_unit_test(test_free_resets_to_initial_state),
+        cmocka_unit_test(test_two_part_encode_equals_one_part),
+        cmocka_unit_test(test_two_part_encode_refusals),
+        cmocka_unit_test(test_failed_encode_wipes_bulk_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,13 +228,39 @@ queue_closed(lsh_conn *c, int code, uint32_t reason)
 int
 lsh__conn_send_now(lsh_conn *c, const uint8_t *payload, size_t n)
 {
+    return lsh__conn_send_now2(c, payload, n, NULL, 0);
+}
+
+/*
+ * A two-part payload.  Without compression the parts go to the packet
+ * encoder as they are (the data is copied once, into c->out).  With it,
+ * they are joined first in a buffer of their own, so that the deflate
+ * stream is the same as for one part (one partial flush per packet).
+ */
+int
+lsh__conn_send_now2(lsh_conn *c, const uint8_t *hdr, size_t hn,
+                    const uint8_t *data, size_t dn)
+{
     int r;
     size_t before = lsh_buf_len(&c->out);
-    if (n > lsh_pkt_dir_max_payload(&c->tx)) {
+    if (hn + dn > lsh_pkt_dir_max_payload(&c->tx)) {
         return LSH_ETOOLARGE;
     }
-    r = lsh_pkt_encode(&c->tx, payload, n, c->cfg.rng, c->cfg.rng_ctx,
-                       &c->out);
+    if (dn > 0 && lsh_pkt_dir_compressing(&c->tx)) {
+        lsh_buf joined;
+        lsh_buf_init(&joined, LSH_PKT_MAX);
+        if ((r = lsh_buf_reserve(&joined, hn + dn)) == 0 &&
+            (r = lsh_buf_put(&joined, hdr, hn)) == 0 &&
+            (r = lsh_buf_put(&joined, data, dn)) == 0) {
+            r = lsh_pkt_encode(&c->tx, lsh_buf_ptr(&joined),
+                               lsh_buf_len(&joined), c->cfg.rng,
+                               c->cfg.rng_ctx, &c->out);
+        }
+        lsh_buf_free(&joined); /* zeroed: it held the plaintext */
+    } else {
+        r = lsh_pkt_encode2(&c->tx, hdr, hn, data, dn, c->cfg.rng,
+                            c->cfg.rng_ctx, &c->out);
+    }
     if (r == 0) {
         c->bytes_out += lsh_buf_len(&c->out) - before;
     }
@@ -454,6 +480,11 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
     c->cfg.n_host_certs = 0;
     lsh_buf_init(&c->in, LSH_CONN_IN_MAX);
     lsh_buf_init(&c->out, LSH_CONN_OUT_MAX);
+    /* c->out holds only bytes as they go on the wire (the version line,
+     * packets encrypted where they were encoded; a failed encode zeroes
+     * what it wrote, packet.c), so it is a bulk buffer: sent bytes are
+     * not wiped one by one; its storage is zeroed before it is freed. */
+    lsh_buf_set_bulk(&c->out, 1);
     lsh_buf_init(&c->payload, LSH_PKT_MAX + 64);
     lsh_buf_init(&c->scratch, LSH_PKT_MAX + 64);
     lsh_buf_init(&c->held, LSH_CONN_HELD_MAX);
@@ -1199,19 +1230,43 @@ sending_blocked(const lsh_conn *c)
 int
 lsh_conn_send(lsh_conn *c, const uint8_t *payload, size_t n)
 {
+    return lsh__conn_send2(c, payload, n, NULL, 0);
+}
+
+/* Appends one held message, hdr || data as one string, or nothing. */
+static int
+hold(lsh_conn *c, const uint8_t *hdr, size_t hn, const uint8_t *data,
+     size_t dn)
+{
+    size_t before = lsh_buf_len(&c->held);
+    if (lsh_buf_put_u32(&c->held, (uint32_t)(hn + dn)) != 0 ||
+        lsh_buf_put(&c->held, hdr, hn) != 0 ||
+        (dn > 0 && lsh_buf_put(&c->held, data, dn) != 0)) {
+        /* held is a secret buffer: truncate zeroes what it drops. */
+        (void)lsh_buf_truncate(&c->held, lsh_buf_len(&c->held) - before);
+        return LSH_EAGAIN;
+    }
+    return 0;
+}
+
+int
+lsh__conn_send2(lsh_conn *c, const uint8_t *hdr, size_t hn,
+                const uint8_t *data, size_t dn)
+{
     int r;
     if (c->closed) {
         return c->err ? c->err : LSH_ECLOSED;
     }
-    if (n == 0 || n > LSH_PKT_MAX - 1024) {
+    if (hn == 0 || hdr == NULL || (dn > 0 && data == NULL) ||
+        dn > LSH_PKT_MAX || hn + dn > LSH_PKT_MAX - 1024) {
         return LSH_EINVAL;
     }
     if (sending_blocked(c) || !c->first_kex_done ||
-        success_must_wait(c, payload)) {
-        return lsh_buf_put_string(&c->held, payload, n) == 0 ? 0
-                                                              : LSH_EAGAIN;
+        success_must_wait(c, hdr)) {
+        /* Held in order (RFC 4253 §7.1), copied as one message. */
+        return hold(c, hdr, hn, data, dn);
     }
-    if ((r = lsh__conn_send_now(c, payload, n)) != 0) {
+    if ((r = lsh__conn_send_now2(c, hdr, hn, data, dn)) != 0) {
         return lsh__conn_fail(c, r, LSH_DISCONNECT_PROTOCOL_ERROR,
                               "cannot send: %s", lsh_strerror(r));
     }

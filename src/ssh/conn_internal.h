@@ -208,6 +208,19 @@ int lsh__conn_fail(lsh_conn *c, int code, uint32_t reason, const char *fmt,
                    ...) __attribute__((format(printf, 4, 5)));
 /* Encodes and queues one packet with the current outgoing keys. */
 int lsh__conn_send_now(lsh_conn *c, const uint8_t *payload, size_t n);
+/* The same for the payload hdr[0..hn) || data[0..dn) (packet.h,
+ * lsh_pkt_encode2): data is copied once, into c->out. */
+int lsh__conn_send_now2(lsh_conn *c, const uint8_t *hdr, size_t hn,
+                        const uint8_t *data, size_t dn);
+/*
+ * lsh_conn_send for a two-part payload hdr[0..hn) || data[0..dn) (hn > 0:
+ * the header holds the message type): sent at once when possible, else
+ * held during a key exchange as one message (a copy, as lsh_conn_send
+ * makes).  Same results as lsh_conn_send.  For channel data: the caller
+ * need not join header and data in a buffer of its own.
+ */
+int lsh__conn_send2(lsh_conn *c, const uint8_t *hdr, size_t hn,
+                    const uint8_t *data, size_t dn);
 /* Queues an event; text is copied (at most LSH_CONN_TEXT - 1 bytes).
  * Returns 0, or LSH_ENOMEM when full or out of memory. */
 int lsh__conn_event(lsh_conn *c, const lsh_event *ev, const char *text);

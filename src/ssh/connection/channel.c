@@ -362,10 +362,10 @@ msg_send(lsh_conn *c, chan_state *st)
     int r = lsh_conn_send(c, lsh_buf_ptr(&st->msg), lsh_buf_len(&st->msg));
     /* The message is in the connection's output now.  A small buffer
      * costs little to make again, so none is kept between messages (an
-     * idle connection holds nothing); a big one (channel data) stays for
-     * the next packet of the stream, until the connection has been idle
-     * a while (lsh__chan_trim).  Zeroed either way: it held channel
-     * data. */
+     * idle connection holds nothing); a big one (a request with a big
+     * payload; channel data does not come here, see lsh_chan_write)
+     * stays until the connection has been idle a while
+     * (lsh__chan_trim).  Zeroed either way: requests carry secrets. */
     if (st->count == 0 || st->msg.cap <= LSH_CONN_KEEP_SMALL) {
         lsh_buf_free(&st->msg);
     } else {
@@ -1286,8 +1286,9 @@ lsh_chan_write(lsh_conn *c, uint32_t id, uint32_t ext_type,
                const uint8_t *p, size_t n)
 {
     chan_state *st = c->chans;
+    uint8_t hdr[13];
+    size_t hn, done = 0;
     chan *ch;
-    size_t done = 0;
     int r;
 
     if ((r = sendable(c, id, &ch)) != 0) {
@@ -1315,17 +1316,23 @@ lsh_chan_write(lsh_conn *c, uint32_t id, uint32_t ext_type,
         if (chunk > ch->rmaxpkt) {
             chunk = ch->rmaxpkt;
         }
-        r = msg_chan(st, ext_type ? LSH_MSG_CHANNEL_EXTENDED_DATA
-                                  : LSH_MSG_CHANNEL_DATA, ch->peer);
-        if (r == 0 && ext_type) {
-            r = lsh_buf_put_u32(&st->msg, ext_type);
+        /* RFC 4254 §5.2: byte type, uint32 recipient, [uint32
+         * data_type_code,] string data.  The header is built here and
+         * the data goes to the transport as it is, copied once into the
+         * connection's output (lsh__conn_send2), not first behind the
+         * header in st->msg. */
+        hn = 0;
+        hdr[hn++] = ext_type ? LSH_MSG_CHANNEL_EXTENDED_DATA
+                             : LSH_MSG_CHANNEL_DATA;
+        lsh_poke_u32(hdr + hn, ch->peer);
+        hn += 4;
+        if (ext_type) {
+            lsh_poke_u32(hdr + hn, ext_type);
+            hn += 4;
         }
-        if (r == 0) {
-            r = lsh_buf_put_string(&st->msg, p + done, chunk);
-        }
-        if (r == 0) {
-            r = msg_send(c, st);
-        }
+        lsh_poke_u32(hdr + hn, (uint32_t)chunk);
+        hn += 4;
+        r = lsh__conn_send2(c, hdr, hn, p + done, chunk);
         if (r == LSH_EAGAIN) {
             st->backlogged = 1;
             break;

@@ -14,13 +14,16 @@
  * With etm and AEAD the 4-byte length is left out of the block alignment.
  *
  * Sending writes the header, the payload (copied once, or deflated
- * straight into `out`) and the padding into `out`, then encrypts and MACs
- * the packet where it lies.  Receiving authenticates the packet in `in`
- * and decrypts its body straight into `payload_out` (open_into: the
- * cipher's output is the one copy), then cuts the padding_length byte and
- * the padding off; only when the payload must be inflated (or
- * `payload_out` has no room for the padded body) is the packet decrypted
- * in place inside `in` and the payload copied or inflated out of it.
+ * straight into `out`; it may come in two parts, lsh_pkt_encode2, so
+ * that channel data need not be copied behind its message header first)
+ * and the padding into `out`, then encrypts and MACs the packet where it
+ * lies.  A failed encode zeroes what it wrote before cutting it off.
+ * Receiving authenticates the packet in `in` and decrypts its body
+ * straight into `payload_out` (open_into: the cipher's output is the one
+ * copy), then cuts the padding_length byte and the padding off; only
+ * when the payload must be inflated (or `payload_out` has no room for the
+ * padded body) is the packet decrypted in place inside `in` and the
+ * payload copied or inflated out of it.
  * Between two calls that return LSH_EAGAIN the only state kept is the
  * packet length (rx_len): for the classic layout the first block, which
  * told us the length, is already plaintext in `in` and is never
@@ -225,12 +228,21 @@ lsh_pkt_dir_max_payload(const lsh_pkt_dir *d)
 
 /* -------------------------------------------------------------- sending */
 
-/* Puts `out` back to `len` live bytes. */
+/*
+ * Puts `out` back to `len` live bytes.  What was written past `len` is
+ * zeroed first whatever out's own policy: a failed encode may leave
+ * plaintext there, and the connection's output is a bulk buffer
+ * (lsh_buf_set_bulk), which does not wipe what it drops.
+ */
 static void
 restore(lsh_buf *out, size_t len)
 {
-    if (lsh_buf_len(out) > len) {
-        int r = lsh_buf_truncate(out, lsh_buf_len(out) - len);
+    size_t extra = lsh_buf_len(out) > len ? lsh_buf_len(out) - len : 0;
+    int r;
+
+    if (extra > 0) {
+        lsh_memzero(lsh_buf_ptr(out) + len, extra);
+        r = lsh_buf_truncate(out, extra);
         (void)r;
     }
 }
@@ -259,36 +271,57 @@ protect(lsh_pkt_dir *d, const layout *l, uint8_t *pkt, size_t pktlen)
     return lsh_cipher_crypt(&d->cipher, pkt, 4 + pktlen);
 }
 
-/* Appends the payload (deflated if compression runs) behind the header. */
+/*
+ * Appends the payload part[0..n) (deflated if compression runs) behind
+ * what is in `out` already.  Each deflated part ends with a partial
+ * flush (comp.c), so two parts make two flushes in one packet: still one
+ * valid stream, which the peer inflates as a whole.
+ */
 static int
-put_payload(lsh_pkt_dir *d, const uint8_t *payload, size_t n, lsh_buf *out)
+put_payload(lsh_pkt_dir *d, const uint8_t *part, size_t n, lsh_buf *out)
 {
     if (lsh_comp_active(&d->comp)) {
-        return lsh_comp_deflate(&d->comp, payload, n, out);
+        return lsh_comp_deflate(&d->comp, part, n, out);
     }
-    return lsh_buf_put(out, payload, n);
+    return lsh_buf_put(out, part, n);
+}
+
+int
+lsh_pkt_dir_compressing(const lsh_pkt_dir *d)
+{
+    return lsh_comp_active(&d->comp);
 }
 
 int
 lsh_pkt_encode(lsh_pkt_dir *d, const uint8_t *payload, size_t n,
                lsh_pkt_rng_fn rng, void *rng_ctx, lsh_buf *out)
 {
-    size_t start = lsh_buf_len(out), plen, pad, pktlen;
-    int comp = lsh_comp_active(&d->comp), r;
+    return lsh_pkt_encode2(d, payload, n, NULL, 0, rng, rng_ctx, out);
+}
+
+int
+lsh_pkt_encode2(lsh_pkt_dir *d, const uint8_t *hdr_part, size_t hn,
+                const uint8_t *data, size_t dn, lsh_pkt_rng_fn rng,
+                void *rng_ctx, lsh_buf *out)
+{
+    size_t start, plen, pad, pktlen, n = hn + dn;
+    int comp, r;
     uint8_t *pkt, *hdr;
     layout l;
 
     if (d->err != 0) {
         return d->err;
     }
-    if (rng == NULL || out == NULL || (payload == NULL && n > 0) ||
-        d->mode == LSH_PKT_RECV) {
+    if (rng == NULL || out == NULL || (hdr_part == NULL && hn > 0) ||
+        (data == NULL && dn > 0) || d->mode == LSH_PKT_RECV) {
         return LSH_EINVAL;
     }
     get_layout(d, &l);
-    if (n > LSH_PKT_MAX) {
+    if (hn > LSH_PKT_MAX || dn > LSH_PKT_MAX || n > LSH_PKT_MAX) {
         return LSH_ETOOLARGE;
     }
+    start = lsh_buf_len(out);
+    comp = lsh_comp_active(&d->comp);
     /* One reservation for the usual case keeps the storage in place. */
     if ((r = lsh_buf_reserve(out, 5 + n + (comp ? COMP_SLACK(n) : 0) + 3 +
                                       l.bs + l.maclen)) != 0) {
@@ -297,7 +330,10 @@ lsh_pkt_encode(lsh_pkt_dir *d, const uint8_t *payload, size_t n,
     if ((r = lsh_buf_append_space(out, 5, &hdr)) != 0) {
         return r;
     }
-    if ((r = put_payload(d, payload, n, out)) != 0) {
+    /* The first part always (an empty payload still makes its flush,
+     * as it did before two parts existed), the second if there is one. */
+    if ((r = put_payload(d, hdr_part, hn, out)) != 0 ||
+        (dn > 0 && (r = put_payload(d, data, dn, out)) != 0)) {
         restore(out, start);
         return comp ? fail(d, r) : r;
     }

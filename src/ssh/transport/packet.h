@@ -134,11 +134,31 @@ size_t lsh_pkt_dir_max_payload(const lsh_pkt_dir *d);
  * a receiving direction), LSH_ETOOLARGE when the packet would exceed
  * LSH_PKT_MAX or `out` its cap, LSH_ENOMEM before anything was written.
  * Fatal: any failure once the compression or cipher state has moved on
- * (`out` is still restored to its previous length).
+ * (`out` is still restored to its previous length).  Whatever a failed
+ * call wrote into `out` is zeroed before it is cut off, so `out` may be
+ * a bulk buffer (lsh_buf_set_bulk) and never keeps plaintext.
  */
 LSH_MUST_CHECK int lsh_pkt_encode(lsh_pkt_dir *d, const uint8_t *payload,
                                   size_t n, lsh_pkt_rng_fn rng, void *rng_ctx,
                                   lsh_buf *out);
+
+/*
+ * lsh_pkt_encode() for a payload given in two parts, hdr[0..hn) then
+ * data[0..dn) (either may be empty), as if they were one buffer: channel
+ * data goes out behind its few header bytes without being copied next to
+ * them first.  The payload is copied once, into `out`.  With compression
+ * each part is deflated in turn (two partial flushes in the packet, one
+ * valid stream; the bytes differ from those of one concatenated part).
+ * Errors as lsh_pkt_encode(); LSH_ETOOLARGE also when hn + dn exceeds
+ * LSH_PKT_MAX.
+ */
+LSH_MUST_CHECK int lsh_pkt_encode2(lsh_pkt_dir *d, const uint8_t *hdr,
+                                   size_t hn, const uint8_t *data, size_t dn,
+                                   lsh_pkt_rng_fn rng, void *rng_ctx,
+                                   lsh_buf *out);
+
+/* Nonzero while outgoing (or incoming) payloads are (de)compressed. */
+int lsh_pkt_dir_compressing(const lsh_pkt_dir *d);
 
 /*
  * Decodes at most one packet from the front of `in`.
