@@ -503,7 +503,10 @@ end
 
 -- Connecting -----------------------------------------------------------
 
-local function handshake(conn, host, port, o)
+-- check: how the host key is judged against known_hosts (check_host_key,
+-- or listen_reverse's check_reverse_host_key).
+local function handshake(conn, host, port, o, check)
+  check = check or check_host_key
   -- Host key first.
   while true do
     local ev = conn:_event()
@@ -526,7 +529,7 @@ local function handshake(conn, host, port, o)
             host, port, ev.key:get_algorithm(), ev.key:get_fingerprint()))
         end
       else
-        ok, err = check_host_key(ev, host, port, addr, o)
+        ok, err = check(ev, host, port, addr, o)
       end
       if not ok then
         pcall(conn._hostkey_verdict, conn, false, err.reason)
@@ -678,39 +681,8 @@ function M._reverse_handshake(conn, o)
   local defaults = {}
   for _, k in ipairs(CONN_KEYS) do defaults[k] = o[k] end
   conn._opts = defaults
-  local kh = o.known_hosts
   local function run()
-    while true do
-      local ev = conn:_event()
-      if ev.type == "closed" then error(ev.error, 0) end
-      if ev.type == "hostkey" then
-        if o.client and o.client.connection_made then
-          o.client:connection_made(conn)
-        end
-        conn._server_host_key = ev.key
-        local addr = conn:_peer_addr()
-        local ok, err
-        if o.client and o.client.validate_host_public_key and kh == nil then
-          ok = o.client:validate_host_public_key(host, addr, port, ev.key)
-          if not ok then
-            err = hostkey_error(host, port, ev.key, ("host key for %s port "
-              .. "%d (%s key %s) rejected by validate_host_public_key")
-              :format(host, port, ev.key:get_algorithm(),
-                      ev.key:get_fingerprint()))
-          end
-        else
-          ok, err = check_reverse_host_key(ev, host, port, addr, o)
-        end
-        if not ok then
-          pcall(conn._hostkey_verdict, conn, false, err.reason)
-          conn:abort()
-          error(err, 0)
-        end
-        conn:_hostkey_verdict(true)
-        break
-      end
-    end
-    return authenticate(conn, host, port, o.username, o)
+    return handshake(conn, host, port, o, check_reverse_host_key)
   end
   local timeout = seconds(o.login_timeout, "login_timeout")
   local ok, err
