@@ -56,6 +56,7 @@ typedef struct pair {
     uint8_t *got[2];
     size_t gotlen[2];
     size_t bytes_moved;
+    unsigned long feeds;
     /* Optional tamper hook on bytes in flight (dir 0: c->s, 1: s->c); it
      * may replace the malloc'd chunk (*buf, *n) with another. */
     void (*tamper)(struct pair *p, int dir, uint8_t **buf, size_t *n);
@@ -187,7 +188,19 @@ pair_move(pair *p, int dir, size_t chunk)
          * full: feed the rest after draining its events. */
         while (off < len) {
             lsh_event ev;
-            (void)lsh_conn_feed(to, copy + off, len - off, &used);
+            uint8_t *room_at;
+            size_t room;
+            /* Every other time in place (lsh_conn_feed_space, as the
+             * socket reader does), so that both ways are exercised. */
+            if ((p->feeds++ & 1) &&
+                lsh_conn_feed_space(to, len - off, &room_at, &room) == 0 &&
+                room > 0) {
+                used = room < len - off ? room : len - off;
+                memcpy(room_at, copy + off, used);
+                lsh_conn_feed_commit(to, used);
+            } else {
+                (void)lsh_conn_feed(to, copy + off, len - off, &used);
+            }
             off += used;
             while (lsh_conn_next_event(to, &ev)) {
                 pair_record(p, dir == 0 ? 1 : 0, &ev);

@@ -404,6 +404,36 @@ bulk_growth_tracks_high_water(void **state)
     lsh_buf_free(&b);
 }
 
+/* Room filled in place: nothing is live until committed, and the
+ * room never reaches past max. */
+static void
+space_then_commit(void **state)
+{
+    lsh_buf b;
+    uint8_t *p;
+    size_t room;
+    (void)state;
+    lsh_buf_init(&b, 1000);
+    assert_int_equal(lsh_buf_put(&b, "ab", 2), 0);
+    assert_int_equal(lsh_buf_space(&b, 300, &p, &room), 0);
+    assert_true(room >= 300 && room <= 998);
+    assert_int_equal(lsh_buf_len(&b), 2);
+    memcpy(p, "cdef", 4);
+    lsh_buf_commit(&b, 4);
+    assert_int_equal(lsh_buf_len(&b), 6);
+    assert_memory_equal(lsh_buf_ptr(&b), "abcdef", 6);
+    assert_true(b.dirty >= 6);
+    /* Asking for more than max allows gives what max allows. */
+    assert_int_equal(lsh_buf_space(&b, 5000, &p, &room), 0);
+    assert_int_equal(room, 994);
+    lsh_buf_commit(&b, room);
+    assert_int_equal(lsh_buf_len(&b), 1000);
+    assert_int_equal(lsh_buf_space(&b, 1, &p, &room), 0);
+    assert_int_equal(room, 0);
+    assert_null(p);
+    lsh_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -423,6 +453,7 @@ main(void)
         cmocka_unit_test(secret_buffer_wipes_what_it_drops),
         cmocka_unit_test(bulk_buffer_wipes_only_when_storage_goes),
         cmocka_unit_test(bulk_growth_tracks_high_water),
+        cmocka_unit_test(space_then_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1420,6 +1420,33 @@ established(world *w, uint32_t cwin, uint32_t cpkt, uint32_t swin,
     return sch;
 }
 
+/*
+ * The received-message buffer keeps its storage through a bulk stream
+ * and does not wipe channel data (the application keeps copies of its
+ * own), but any other message is wiped once handled: an env request's
+ * value does not stay behind in it.
+ */
+static void
+only_channel_data_stays_in_the_message_buffer(void **state)
+{
+    world w;
+    static uint8_t d[20000];
+    const lsh_buf *pb;
+    uint32_t sch = established(&w, 0, 0, 1u << 20, 32768);
+    (void)state;
+    memset(d, 'D', sizeof(d));
+    rawf(&w, 0, "bud", LSH_MSG_CHANNEL_DATA, sch, d, sizeof(d));
+    pb = &w.p.s->payload;
+    assert_non_null(pb->data); /* big storage is kept while busy */
+    assert_non_null(memmem(pb->data, pb->dirty, d, 1000));
+    rawf(&w, 0, "busbss", LSH_MSG_CHANNEL_REQUEST, sch, "env", 0,
+         "API_TOKEN", "T0pSecret-Value");
+    assert_false(w.p.closed[1]);
+    assert_non_null(pb->data);
+    assert_null(memmem(pb->data, pb->dirty, "T0pSecret-Value", 15));
+    world_free(&w);
+}
+
 static void
 window_adjust_overflow_disconnects(void **state)
 {
@@ -2030,6 +2057,7 @@ main(void)
         cmocka_unit_test(open_with_tiny_max_packet_disconnects),
         cmocka_unit_test(open_confirmation_with_tiny_max_packet_disconnects),
         cmocka_unit_test(window_adjust_overflow_disconnects),
+        cmocka_unit_test(only_channel_data_stays_in_the_message_buffer),
         cmocka_unit_test(data_beyond_the_window_disconnects),
         cmocka_unit_test(data_above_max_packet_disconnects),
         cmocka_unit_test(data_after_eof_or_close_disconnects),

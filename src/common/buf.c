@@ -227,6 +227,39 @@ lsh_buf_append_space(lsh_buf *b, size_t n, uint8_t **out)
 }
 
 int
+lsh_buf_space(lsh_buf *b, size_t n, uint8_t **out, size_t *room)
+{
+    size_t allowed = b->max - lsh_buf_len(b);
+    int r;
+    if (n > allowed) {
+        n = allowed;
+    }
+    *out = NULL;
+    *room = 0;
+    if (n == 0) {
+        return 0;
+    }
+    if ((r = lsh_buf_reserve(b, n)) != 0) {
+        return r;
+    }
+    *out = b->data + b->len;
+    *room = b->cap - b->len < allowed ? b->cap - b->len : allowed;
+    return 0;
+}
+
+void
+lsh_buf_commit(lsh_buf *b, size_t k)
+{
+    if (k > b->cap - b->len) {
+        k = b->cap - b->len; /* never past the storage */
+    }
+    b->len += k;
+    if (b->len > b->dirty) {
+        b->dirty = b->len;
+    }
+}
+
+int
 lsh_buf_put(lsh_buf *b, const void *p, size_t n)
 {
     uint8_t *dst;

@@ -118,6 +118,18 @@ LSH_MUST_CHECK int lsh_buf_reserve(lsh_buf *b, size_t n);
  */
 LSH_MUST_CHECK int lsh_buf_append_space(lsh_buf *b, size_t n, uint8_t **out);
 
+/*
+ * Room for up to n more bytes after the live ones, made as lsh_buf_reserve
+ * makes it (less when max allows less): *out points at it and *room is
+ * its size (0 when the buffer is at max).  Nothing is appended until
+ * lsh_buf_commit(b, k) makes the first k of them live (k <= *room), with
+ * no other modifying call in between.  For a reader that fills the
+ * buffer in place (a socket read).
+ */
+LSH_MUST_CHECK int lsh_buf_space(lsh_buf *b, size_t n, uint8_t **out,
+                                 size_t *room);
+void lsh_buf_commit(lsh_buf *b, size_t k);
+
 /* Raw bytes and the RFC 4251 §5 types.  On failure nothing is appended. */
 LSH_MUST_CHECK int lsh_buf_put(lsh_buf *b, const void *p, size_t n);
 LSH_MUST_CHECK int lsh_buf_put_u8(lsh_buf *b, uint8_t v);

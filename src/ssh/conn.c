@@ -42,6 +42,7 @@
 #include "common/mem.h"
 #include "common/rd.h"
 #include "ssh/conn_internal.h"
+#include "ssh/connection/channel.h"
 
 #ifndef LSH_VERSION
 #define LSH_VERSION "0.0.0"
@@ -485,7 +486,14 @@ lsh_conn_new(const lsh_config *cfg, lsh_conn **out)
      * what it wrote, packet.c), so it is a bulk buffer: sent bytes are
      * not wiped one by one; its storage is zeroed before it is freed. */
     lsh_buf_set_bulk(&c->out, 1);
+    /* c->in holds ciphertext only once keys are in use (packet.c zeroes
+     * what it decrypts in place) and public bytes before: bulk too. */
+    lsh_buf_set_bulk(&c->in, 1);
+    /* c->payload holds one message's plaintext at a time: bulk, because
+     * channel data goes on to the application, which keeps copies of its
+     * own; every other message is wiped once handled (payload_done). */
     lsh_buf_init(&c->payload, LSH_PKT_MAX + 64);
+    lsh_buf_set_bulk(&c->payload, 1);
     lsh_buf_init(&c->scratch, LSH_PKT_MAX + 64);
     lsh_buf_init(&c->held, LSH_CONN_HELD_MAX);
     lsh_buf_init(&c->my_kexinit, 64 * 1024);
@@ -593,6 +601,26 @@ lsh__conn_trim_later(lsh_conn *c)
 }
 
 /*
+ * The message in `payload` has been handled.  It is wiped unless it was
+ * channel data (RFC 4254 §5.2), whose bytes the application holds anyway:
+ * a userauth request's password, kex secrets and the like must not stay
+ * behind.  lsh_buf_wipe zeroes up to the high-water mark, so stale bytes
+ * of a longer message before (and padding) go too.
+ */
+static void
+payload_done(lsh_conn *c)
+{
+    const uint8_t *p = lsh_buf_ptr(&c->payload);
+    size_t n = lsh_buf_len(&c->payload);
+    if (n > 0 && p[0] != LSH_MSG_CHANNEL_DATA &&
+        p[0] != LSH_MSG_CHANNEL_EXTENDED_DATA) {
+        lsh_buf_wipe(&c->payload);
+    } else {
+        lsh_buf_reset(&c->payload);
+    }
+}
+
+/*
  * An empty buffer gives small storage back at once (the next burst
  * allocates again, at once to the size of its first packet), and keeps
  * big storage until the connection has been idle a while: a bulk stream
@@ -623,7 +651,7 @@ trim_idle(lsh_conn *c)
     lsh_buf_release(&c->out);
     if (c->evcount == 0) {
         /* No queued event refers to the last payload. */
-        lsh_buf_reset(&c->payload);
+        payload_done(c);
         lsh_buf_release(&c->payload);
     }
     lsh__chan_trim(c);
@@ -651,6 +679,24 @@ lsh_conn_feed(lsh_conn *c, const uint8_t *data, size_t n, size_t *used)
     c->bytes_in += take;
     *used = take;
     return 0;
+}
+
+int
+lsh_conn_feed_space(lsh_conn *c, size_t n, uint8_t **p, size_t *room)
+{
+    *p = NULL;
+    *room = 0;
+    if (c->closed) {
+        return 0;
+    }
+    return lsh_buf_space(&c->in, n, p, room);
+}
+
+void
+lsh_conn_feed_commit(lsh_conn *c, size_t k)
+{
+    lsh_buf_commit(&c->in, k);
+    c->bytes_in += k;
 }
 
 void
@@ -1044,7 +1090,7 @@ process_input(lsh_conn *c)
             }
             trim_peer_version(c);
         }
-        lsh_buf_reset(&c->payload);
+        payload_done(c);
         seqnr = c->rx.seqnr;
         r = lsh_pkt_decode(&c->rx, &c->in, &c->payload);
         if (r == LSH_EAGAIN) {
@@ -1080,7 +1126,7 @@ static void
 release_idle(lsh_conn *c)
 {
     release_or_keep(c, &c->in);
-    lsh_buf_reset(&c->payload);
+    payload_done(c);
     release_or_keep(c, &c->payload);
     if (c->scratch.data != NULL) {
         lsh_buf_free(&c->scratch); /* may hold the last ping's bytes */

@@ -231,6 +231,16 @@ void lsh_conn_free(lsh_conn *c);
  */
 int lsh_conn_feed(lsh_conn *c, const uint8_t *data, size_t n, size_t *used);
 
+/*
+ * lsh_conn_feed without a copy: room in the input buffer for up to n
+ * bytes (*room is 0 when it is full or the connection has failed: use
+ * lsh_conn_feed then), to be filled in place and handed over with
+ * lsh_conn_feed_commit(c, k), k <= *room, before any other call on c.
+ */
+LSH_MUST_CHECK int lsh_conn_feed_space(lsh_conn *c, size_t n, uint8_t **p,
+                                       size_t *room);
+void lsh_conn_feed_commit(lsh_conn *c, size_t k);
+
 /* The peer closed its side: pending input is processed, then CLOSED. */
 void lsh_conn_feed_eof(lsh_conn *c);
 

@@ -287,11 +287,25 @@ feed_pending(lsh_io_conn *ioc)
     ioc->pending_len -= used;
 }
 
+/*
+ * Reads go straight into the core's input buffer when it has room (no
+ * copy; libuv calls on_read right after, with nothing in between), else
+ * into the shared static buffer and through lsh_conn_feed.
+ */
 static void
 alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
+    lsh_io_conn *ioc = h->data;
+    uint8_t *p = NULL;
+    size_t room = 0;
     (void)suggested;
+    if (ioc->core != NULL && !ioc->core_closed && ioc->pending_len == 0 &&
+        lsh_conn_feed_space(ioc->core, READ_BUF, &p, &room) == 0 &&
+        room >= READ_BUF / 4) {
+        *buf = uv_buf_init((char *)p, room > READ_BUF ? READ_BUF
+                                                      : (unsigned)room);
+        return;
+    }
     *buf = uv_buf_init((char *)read_buf, sizeof(read_buf));
 }
 
@@ -308,7 +322,10 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         process(ioc);
         return;
     }
-    if (nread > 0) {
+    if (nread > 0 && buf->base != (char *)read_buf) {
+        lsh_conn_feed_commit(ioc->core, (size_t)nread);
+        process(ioc);
+    } else if (nread > 0) {
         size_t used = 0;
         (void)lsh_conn_feed(ioc->core, (const uint8_t *)buf->base,
                             (size_t)nread, &used);
