@@ -74,6 +74,41 @@ describe("ssh.listen", function()
     assert.has_error(function() ssh.listen("127.0.0.1", 70000, {}) end)
   end)
 
+  it("refuses factories that cannot be called, before any client comes", function()
+    assert.has_error(function()
+      listen {server_factory = {begin_auth = function() return true end}}
+    end, "listen option 'server_factory' must be a function (got table)")
+    assert.has_error(function() listen {process_factory = "run"} end,
+      "listen option 'process_factory' must be a function (got string)")
+    assert.has_error(function() listen {sftp_factory = 1} end,
+      "listen option 'sftp_factory' must be true, a table or a function (got number)")
+    -- A callable table is a factory (AsyncSSH takes a class).
+    local Server = setmetatable({}, {__call = function() return {} end})
+    local l <close> = listen {server_factory = Server,
+                              authorized_client_keys = {user_key},
+                              process_factory = echo_factory}
+    local conn <close> = connect(l, {client_keys = {user_key}})
+    assert.equal(0, conn:run("x").exit_status)
+  end)
+
+  it("drops the client at once when server_factory raises", function()
+    local calls = 0
+    local l <close> = listen {server_factory = function()
+      calls = calls + 1
+      if calls == 1 then error("boom in the factory") end
+      return {}
+    end, authorized_client_keys = {user_key}, process_factory = echo_factory,
+      login_timeout = 30}
+    local t0 = ssh.now()
+    local ok, err = pcall(connect, l, {client_keys = {user_key}})
+    assert.is_false(ok)
+    assert.equal("ConnectionLost", err.kind)
+    assert.is_true(ssh.now() - t0 < 5) -- not the 30 s login timeout
+    -- and the next client is served
+    local conn <close> = connect(l, {client_keys = {user_key}})
+    assert.equal(0, conn:run("x").exit_status)
+  end)
+
   it("reports a port in use as OSError", function()
     local l <close> = listen {process_factory = echo_factory}
     local ok, err = pcall(ssh.listen, "127.0.0.1", l:get_port(),

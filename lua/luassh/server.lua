@@ -411,7 +411,14 @@ local function on_channel_open(conn, srv, o, ev)
 end
 
 local function serve_setup(conn, o, acceptor)
-  local srv = o.server_factory and o.server_factory() or {}
+  local srv = {}
+  if o.server_factory then
+    srv = o.server_factory()
+    if type(srv) ~= "table" then
+      error("server_factory returned " .. type(srv)
+            .. ", not a table of SSHServer callbacks", 0)
+    end
+  end
   conn._server = srv
   conn._authorized_keys = o._authorized_keys
   conn._opts = o
@@ -470,8 +477,15 @@ local function serve_end(conn, srv, acceptor, ok, err)
 end
 
 local function serve_connection(conn, o, acceptor)
-  local srv = serve_setup(conn, o, acceptor)
-  local ok, err = pcall(serve_events, conn, srv, o, {}, false)
+  local ok, srv = pcall(serve_setup, conn, o, acceptor)
+  local err
+  if not ok then
+    -- The factory failed: say so and drop the client now rather than
+    -- leave it waiting for the login timeout.
+    ok, err, srv = false, srv, {}
+  else
+    ok, err = pcall(serve_events, conn, srv, o, {}, false)
+  end
   serve_end(conn, srv, acceptor, ok, err)
 end
 
@@ -613,6 +627,29 @@ local LISTEN_OPTIONS = {
   term_type = 1, x11_forwarding = 1, agent_forwarding = 1,
 }
 
+-- A factory option must be callable (a function, or a table or userdata
+-- with __call, as AsyncSSH takes a class); sftp_factory may also be true
+-- or a table.  Checked when listening, not when a client has come.
+local function callable(v)
+  local mt = type(v) ~= "function" and getmetatable(v)
+  return type(v) == "function" or (type(mt) == "table" and mt.__call ~= nil)
+end
+
+local function check_factories(o, what)
+  for _, k in ipairs{"server_factory", "process_factory", "session_factory"} do
+    if o[k] ~= nil and o[k] ~= false and not callable(o[k]) then
+      error(("%s option '%s' must be a function (got %s)"):format(what, k,
+            type(o[k])), 3)
+    end
+  end
+  local sf = o.sftp_factory
+  if sf ~= nil and type(sf) ~= "boolean" and type(sf) ~= "table"
+     and not callable(sf) then
+    error(("%s option 'sftp_factory' must be true, a table or a function "
+           .. "(got %s)"):format(what, type(sf)), 3)
+  end
+end
+
 --- ssh.listen([host [, port]], opts) -> SSHAcceptor
 --- Listens for SSH connections (AsyncSSH's listen); see doc/api/server.md.
 function M.listen(host, port, opts)
@@ -627,6 +664,7 @@ function M.listen(host, port, opts)
     end
     o[k] = v
   end
+  check_factories(o, "listen")
   port = port or 22
   if type(port) ~= "number" or port < 0 or port > 65535
      or port % 1 ~= 0 then
@@ -675,6 +713,7 @@ function M.connect_reverse(host, port, opts)
     end
     o[k] = v
   end
+  check_factories(o, "connect_reverse")
   port = math.tointeger(port or 22)
   if not port or port < 1 or port > 65535 then
     error("port must be an integer in 1..65535", 2)
@@ -695,7 +734,11 @@ function M.connect_reverse(host, port, opts)
   local conn = score.connect(host, port, copts)
   conn.host, conn.port = host, port
   local acc = {_conns = setmetatable({}, {__mode = "k"})}
-  local srv = serve_setup(conn, o, acc)
+  local set, srv = pcall(serve_setup, conn, o, acc)
+  if not set then
+    conn:abort()
+    error(srv, 0)
+  end
   local state = {}
   -- Authentication runs in the caller's task, as AsyncSSH waits for the
   -- connection to be established; the rest in a task of its own.
@@ -731,6 +774,7 @@ function M.listen_reverse(host, port, opts)
   for k, v in pairs(opts or {}) do rest[k] = v end
   local acceptor, error_handler = rest.acceptor, rest.error_handler
   rest.acceptor, rest.error_handler, rest.host, rest.port = nil, nil, nil, nil
+  check_factories(o, "listen")
   port = port or 22
   if type(port) ~= "number" or port < 0 or port > 65535
      or port % 1 ~= 0 then
