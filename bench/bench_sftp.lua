@@ -46,9 +46,11 @@
 -- Environment: BENCH_BYTES (default 1073741824), BENCH_RUNS (default 1;
 -- the best of n by the measured CPU is kept), BENCH_VERBOSE (non-empty:
 -- every run's raw figures on stderr), BENCH_CIPHERS (names or
--- Lua patterns, comma-separated: only matching rows), BENCH_LUASSH (the
--- luassh binary for our client and server; default: the one running this
--- file).  Files live in a temp dir under /dev/shm (tmpfs), removed at the
+-- Lua patterns, comma-separated: only matching rows), BENCH_PARTS ("1",
+-- "2" or "1,2", the default: which of the tables above to run),
+-- BENCH_OPS ("get", "put" or "get,put", the default: which rows),
+-- BENCH_LUASSH (the luassh binary for our client and server; default: the
+-- one running this file).  Files live in a temp dir under /dev/shm (tmpfs), removed at the
 -- end with the servers.  Run from the repository root:
 --   build/luassh bench/bench_sftp.lua
 
@@ -115,6 +117,19 @@ local q = B.q
 local BYTES = math.tointeger(tonumber(os.getenv("BENCH_BYTES") or "")) or 1073741824
 local RUNS = math.tointeger(tonumber(os.getenv("BENCH_RUNS") or "")) or 1
 local FILTER = os.getenv("BENCH_CIPHERS")
+local function set_of(env, default)
+  local t = {}
+  for item in (os.getenv(env) or default):gmatch("[^,%s]+") do t[item] = true end
+  return t
+end
+local PARTS = set_of("BENCH_PARTS", "1,2")
+local OPS = {}
+do
+  local want = set_of("BENCH_OPS", "get,put")
+  for _, op in ipairs {"get", "put"} do
+    if want[op] then OPS[#OPS + 1] = op end
+  end
+end
 local VERBOSE = (os.getenv("BENCH_VERBOSE") or "") ~= ""
 local CIPHERS = {"aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"}
 local GIB = 1073741824
@@ -381,31 +396,34 @@ local run_ok, run_err = pcall(function()
   if not have_async then
     print("note: no asyncssh under " .. B.PYTHON .. "; its columns are empty")
   end
-  print()
-  print("(1) clients against sshd + sftp-server.  CPU = client user+sys s/GiB "
-    .. "(sftp: with its ssh).")
-  print(("    targets: luassh MB/s >= %.1fx sftp's, luassh CPU <= %.1fx sftp's"):format(
-    TPUT_TARGET, CPU_TARGET))
-  local h1 = "%-29s %-3s %7s %7s %7s | %6s %6s %6s | %6s %-4s %6s %-4s | %6s %6s"
-  print(h1:format("", "", "luassh", "sftp", "async", "luassh", "sftp", "async",
-                  "luassh/sftp", "", "", "", "luassh/async", ""))
-  print(h1:format("cipher", "op", "MB/s", "MB/s", "MB/s", "CPU", "CPU", "CPU",
-                  "MB/s", ">=" .. TPUT_TARGET, "CPU", "<=" .. CPU_TARGET, "MB/s", "CPU"))
-  io.stdout:flush()
-  for _, cipher in ipairs(ciphers) do
-    for _, op in ipairs {"get", "put"} do
-      local l = measure("luassh", servers.sshd, cipher, op, "cpu")
-      local o = measure("sftp", servers.sshd, cipher, op, "cpu")
-      local a = have_async and measure("asyncssh", servers.sshd, cipher, op, "cpu") or {}
-      local rt, rc = ratio(l.mbs, o.mbs), ratio(l.cpu, o.cpu)
-      print(h1:format(cipher, op, fmt(l.mbs, "%.0f"), fmt(o.mbs, "%.0f"), fmt(a.mbs, "%.0f"),
-        fmt(l.cpu, "%.2f"), fmt(o.cpu, "%.2f"), fmt(a.cpu, "%.2f"),
-        fmt(rt, "%.2fx"), verdict_min(rt, TPUT_TARGET), fmt(rc, "%.2fx"), B.verdict(rc, CPU_TARGET),
-        fmt(ratio(l.mbs, a.mbs), "%.2fx"), fmt(ratio(l.cpu, a.cpu), "%.2fx")))
-      io.stdout:flush()
+  if PARTS["1"] then
+    print()
+    print("(1) clients against sshd + sftp-server.  CPU = client user+sys s/GiB "
+      .. "(sftp: with its ssh).")
+    print(("    targets: luassh MB/s >= %.1fx sftp's, luassh CPU <= %.1fx sftp's"):format(
+      TPUT_TARGET, CPU_TARGET))
+    local h1 = "%-29s %-3s %7s %7s %7s | %6s %6s %6s | %6s %-4s %6s %-4s | %6s %6s"
+    print(h1:format("", "", "luassh", "sftp", "async", "luassh", "sftp", "async",
+                    "luassh/sftp", "", "", "", "luassh/async", ""))
+    print(h1:format("cipher", "op", "MB/s", "MB/s", "MB/s", "CPU", "CPU", "CPU",
+                    "MB/s", ">=" .. TPUT_TARGET, "CPU", "<=" .. CPU_TARGET, "MB/s", "CPU"))
+    io.stdout:flush()
+    for _, cipher in ipairs(ciphers) do
+      for _, op in ipairs(OPS) do
+        local l = measure("luassh", servers.sshd, cipher, op, "cpu")
+        local o = measure("sftp", servers.sshd, cipher, op, "cpu")
+        local a = have_async and measure("asyncssh", servers.sshd, cipher, op, "cpu") or {}
+        local rt, rc = ratio(l.mbs, o.mbs), ratio(l.cpu, o.cpu)
+        print(h1:format(cipher, op, fmt(l.mbs, "%.0f"), fmt(o.mbs, "%.0f"), fmt(a.mbs, "%.0f"),
+          fmt(l.cpu, "%.2f"), fmt(o.cpu, "%.2f"), fmt(a.cpu, "%.2f"),
+          fmt(rt, "%.2fx"), verdict_min(rt, TPUT_TARGET), fmt(rc, "%.2fx"), B.verdict(rc, CPU_TARGET),
+          fmt(ratio(l.mbs, a.mbs), "%.2fx"), fmt(ratio(l.cpu, a.cpu), "%.2fx")))
+        io.stdout:flush()
+      end
     end
   end
 
+  if not PARTS["2"] then return end
   print()
   print("(2) OpenSSH `sftp -b` against the luassh server (sftp_factory = {chroot}, its own")
   print("    process) and against sshd + sftp-server.  CPU = server user+sys s/GiB (sshd: all")
@@ -416,7 +434,7 @@ local run_ok, run_err = pcall(function()
   print(h2:format("cipher", "op", "MB/s", "MB/s", "CPU", "CPU", "CPU", "MB/s", "CPU"))
   io.stdout:flush()
   for _, cipher in ipairs(ciphers) do
-    for _, op in ipairs {"get", "put"} do
+    for _, op in ipairs(OPS) do
       local l = measure("sftp", servers.luassh, cipher, op, "scpu")
       local o = measure("sftp", servers.sshd, cipher, op, "scpu")
       local rc = ratio(l.scpu, o.scpu)

@@ -34,6 +34,16 @@
  * takes no further requests while that output is above its high-water
  * mark (draft-02 §3), so memory stays bounded.
  *
+ * What goes out is paced (lsh_sftp_pace, src/ssh/sftp/server.h): no more
+ * in flight than about twice the measured bandwidth-delay product (512
+ * KiB at least), even when the peer's window is larger.  OpenSSH's
+ * sftp client is the reason: its ssh piles whatever the window lets in
+ * into a buffer in front of sftp's pipe, and pays per byte more the
+ * larger that pile, so a get that filled the 2 MiB window in one go ran
+ * at half the speed of one from sshd.  Held back with window left, the
+ * task asks the core (lsh_chan_notify_adjust) for the WRITABLE of the
+ * next WINDOW_ADJUST, and waits on the drain queue as for a full window.
+ *
  * Teardown: the object is a pointer to a malloc'd sftpsrv, so a job may
  * outlive the Lua object.  close/__gc during a job marks it orphaned
  * (and cancels the job if it has not started); the done callback then
@@ -96,6 +106,7 @@
 #include "lua_bindings/sched.h"
 #include "ssh/connection/channel.h"
 #include "ssh/sftp/server.h"
+#include "uvio/loop.h"
 #include "uvio/work.h"
 
 int luaopen_luassh_sftpservercore(lua_State *L);
@@ -192,6 +203,7 @@ typedef struct sftpsrv {
     llsh_bytes pend;  /* input the core's input buffer could not take */
     int jr;           /* the core's sticky error, once seen */
     llsh_bytes stage; /* Lua backend: output with its error texts */
+    lsh_sftp_pace pace; /* what may be in flight on the channel */
 } sftpsrv;
 
 /* Error texts and their responses */
@@ -1695,6 +1707,7 @@ l_new(lua_State *L)
         return luaL_error(L, "out of memory");
     }
     *ud = u;
+    lsh_sftp_pace_init(&u->pace);
     if ((r = lsh_sftp_fs_new(root != NULL ? root : "/", 0, &u->fs)) != 0) {
         close_srv(L, ud, 1);
         lua_pushnil(L);
@@ -1889,8 +1902,9 @@ static int
 send_out(sftpsrv *u, llsh_chan *ch)
 {
     const uint8_t *p;
-    size_t k;
+    size_t k, room;
     lsh_conn *conn;
+    double now;
     int r;
 
     lsh_sftp_server_out(u->s, &p, &k);
@@ -1921,10 +1935,20 @@ send_out(sftpsrv *u, llsh_chan *ch)
             return 1;
         }
     }
-    r = lsh_chan_write(conn, ch->id, 0, p, k);
+    /* No more in flight than the pacer allows (src/ssh/sftp/server.h):
+     * held back with window left, it still hears the next adjust. */
+    now = lsh_io_now();
+    room = lsh_sftp_pace_room(&u->pace, lsh_chan_peer_window(conn, ch->id),
+                              now);
+    if (room < k && lsh_chan_notify_adjust(conn, ch->id) != 0) {
+        return LSH_ECLOSED;
+    }
+    r = room > 0 ? lsh_chan_write(conn, ch->id, 0, p, k < room ? k : room)
+                 : 0;
     if (r < 0) {
         return LSH_ECLOSED;
     }
+    lsh_sftp_pace_sent(&u->pace, (size_t)r, now);
     if (u->be != NULL) {
         llsh_bytes_take(&u->stage, (size_t)r);
     } else {

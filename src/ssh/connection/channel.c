@@ -22,7 +22,8 @@
  * side: rwin and rmaxpkt are the peer's; a write stops at rwin, and also
  * while the connection holds send_buffer unsent bytes (so the peer's
  * window never decides how much memory we use).  A short write sets
- * `blocked` (per channel: the next WINDOW_ADJUST raises WRITABLE) or
+ * `blocked` (per channel: the next WINDOW_ADJUST raises WRITABLE; a
+ * sender holding back on its own sets it with lsh_chan_notify_adjust) or
  * `backlogged` (connection: lsh__chan_on_drain raises WRITABLE with
  * LSH_CHAN_ALL once the backlog has halved).
  *
@@ -1357,6 +1358,31 @@ lsh_chan_window_out(const lsh_conn *c, uint32_t id)
     }
     room = backlog_room(c);
     return ch->rwin < room ? ch->rwin : room;
+}
+
+/* RFC 4254 §5.2: the window the peer has granted and we have not used. */
+uint32_t
+lsh_chan_peer_window(const lsh_conn *c, uint32_t id)
+{
+    chan *ch = find(c->chans, id);
+    if (c->closed || ch == NULL || ch->st != CH_OPEN || ch->sent_eof ||
+        ch->sent_close) {
+        return 0;
+    }
+    return ch->rwin;
+}
+
+int
+lsh_chan_notify_adjust(lsh_conn *c, uint32_t id)
+{
+    chan *ch;
+    int r;
+    if ((r = sendable(c, id, &ch)) != 0) {
+        return r;
+    }
+    /* As a write the window cut short: on_window_adjust raises WRITABLE. */
+    ch->blocked = 1;
+    return 0;
 }
 
 int

@@ -45,7 +45,8 @@
  *              "keepalive@openssh.com", where any reply means alive: 0
  *       id     counts our want_reply requests on this channel from 0
  *   LSH_EV_CHAN_WRITABLE        the peer's window was zero or too small
- *              for a write and opened again: chan.  chan LSH_CHAN_ALL:
+ *              for a write (or lsh_chan_notify_adjust asked) and grew
+ *              again: chan.  chan LSH_CHAN_ALL:
  *              the connection's send backlog (lsh_chan_limits.send_buffer)
  *              drained; retry every channel whose write came up short.
  *   LSH_EV_GLOBAL_REQUEST       a global request from the peer.
@@ -218,6 +219,18 @@ int lsh_chan_write(lsh_conn *c, uint32_t chan, uint32_t ext_type,
 
 /* How many bytes lsh_chan_write would take now (0 for unknown channels). */
 size_t lsh_chan_window_out(const lsh_conn *c, uint32_t chan);
+
+/*
+ * The peer's window as it stands (RFC 4254 §5.2): how many more bytes of
+ * data it has granted, before our own send backlog is counted (0 for
+ * unknown channels, or after our EOF or CLOSE).  A sender may use less
+ * than the window; one that holds back on its own, with window left,
+ * calls lsh_chan_notify_adjust to hear LSH_EV_CHAN_WRITABLE on the
+ * peer's next WINDOW_ADJUST all the same, as after a write the window
+ * cut short.  LSH_ENOTFOUND, LSH_ESTATE as for lsh_chan_write.
+ */
+uint32_t lsh_chan_peer_window(const lsh_conn *c, uint32_t chan);
+LSH_MUST_CHECK int lsh_chan_notify_adjust(lsh_conn *c, uint32_t chan);
 
 /* Sends EOF (once; LSH_ESTATE after EOF or CLOSE). */
 LSH_MUST_CHECK int lsh_chan_send_eof(lsh_conn *c, uint32_t chan);

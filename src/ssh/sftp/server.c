@@ -1037,3 +1037,83 @@ lsh_sftp_server_handles(const lsh_sftp_server *s)
 {
     return s->nopen;
 }
+
+/* Output pacing (see server.h; RFC 4254 §5.2) */
+
+void
+lsh_sftp_pace_init(lsh_sftp_pace *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+size_t
+lsh_sftp_pace_cap(const lsh_sftp_pace *p)
+{
+    double bdp2 = 2.0 * p->rate * p->rtt;
+    size_t cap = LSH_SFTP_PACE_MIN;
+    if (p->adj_min == 0 || p->adj_min >= UINT32_MAX / 2 ||
+        bdp2 >= (double)UINT32_MAX) {
+        return UINT32_MAX;
+    }
+    if (bdp2 > (double)cap) {
+        cap = (size_t)bdp2;
+    }
+    return cap > 2 * p->adj_min ? cap : (size_t)(2 * p->adj_min);
+}
+
+size_t
+lsh_sftp_pace_room(lsh_sftp_pace *p, uint32_t window, double now)
+{
+    uint64_t inflight, acked;
+    size_t cap;
+    if (window > p->wtop) {
+        p->wtop = window;
+    }
+    inflight = p->wtop - window;
+    if (inflight > p->sent) {
+        inflight = p->sent; /* window used before we looked: not ours */
+    }
+    acked = p->sent - inflight;
+    if (acked > p->acked) {
+        /* One or more adjusts since the last look: their sum bounds the
+         * smallest from above, which is what the cap needs. */
+        if (p->adj_min == 0 || acked - p->acked < p->adj_min) {
+            p->adj_min = acked - p->acked;
+        }
+        p->acked = acked;
+    }
+    if (p->probing && p->acked >= p->mark) {
+        double dt = now - p->t0, r;
+        p->probing = 0;
+        if (dt > 0) {
+            if (p->rtt == 0 || dt < p->rtt) {
+                p->rtt = dt;
+            }
+            /* Smoothed: acks that arrive in a bunch end a probe early
+             * with a burst of bytes, and one such sample must not let a
+             * whole window out at once. */
+            r = (double)(p->acked - p->mark_acked) / dt;
+            p->rate = p->rate == 0 ? r : p->rate + (r - p->rate) / 4;
+        }
+    }
+    cap = lsh_sftp_pace_cap(p);
+    if (inflight >= cap) {
+        return 0;
+    }
+    return cap - inflight < window ? (size_t)(cap - inflight) : window;
+}
+
+void
+lsh_sftp_pace_sent(lsh_sftp_pace *p, size_t n, double now)
+{
+    if (n == 0) {
+        return;
+    }
+    p->sent += n;
+    if (!p->probing) {
+        p->probing = 1;
+        p->mark = p->sent;
+        p->mark_acked = p->acked;
+        p->t0 = now;
+    }
+}

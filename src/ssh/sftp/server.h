@@ -161,6 +161,58 @@ int lsh_sftp_server_error(const lsh_sftp_server *s, const char **detail);
 size_t lsh_sftp_server_handles(const lsh_sftp_server *s);
 
 /*
+ * Pacing a server's output into its channel.  RFC 4254 §5.2 lets a sender
+ * use less than the peer's window, and against OpenSSH's client using all
+ * of it costs throughput: its ssh reads whatever the socket holds, but
+ * its sftp takes the data through a pipe at its own pace, so up to the
+ * whole 2 MiB window piles up in ssh's channel buffer, and ssh's cost per
+ * byte (buffer copies, page faults) grows with that pile; a get from a
+ * server that fills the window at once ran at half the speed of one from
+ * sshd + sftp-server, whose pipe feeds the window more slowly.
+ *
+ * The pacer keeps what is in flight (sent, and not yet granted back by
+ * WINDOW_ADJUST) at most a cap: twice the bandwidth-delay product it
+ * measures, and never below LSH_SFTP_PACE_MIN.  One probe at a time times
+ * how long the peer takes to grant back the bytes up to the end of a write
+ * (a round trip), and how many bytes it granted meanwhile (the rate,
+ * smoothed over probes): the cap is 2 * rate * least round trip.  On a
+ * long path the round trip is real and the cap doubles per round trip up
+ * to the window; on a fast one (loopback) it stays near the minimum,
+ * however large the window.
+ *
+ * Holding back must never stall the peer: a receiver may wait until it
+ * has consumed a good part of its window before it adjusts (luassh's own
+ * client waits for half of it, RFC 4254 leaves it open).  Every adjust
+ * it sends is at least that threshold, so the cap is also at least twice
+ * the smallest adjust seen, and until the first adjust there is no cap
+ * but the window.  Pure arithmetic: the caller gives the window and the
+ * time.
+ */
+#define LSH_SFTP_PACE_MIN ((size_t)512 * 1024)
+
+typedef struct lsh_sftp_pace {
+    uint32_t wtop;        /* the largest peer window seen */
+    uint64_t sent, acked; /* bytes written, and granted back since */
+    int probing;
+    uint64_t mark;        /* the probe ends once acked reaches it */
+    uint64_t mark_acked;  /* acked when it began */
+    double t0;            /* when it began (seconds) */
+    double rtt;           /* least round trip seen (0: none yet) */
+    double rate;          /* bytes/s granted back per probe, smoothed */
+    uint64_t adj_min;     /* the smallest adjust seen (0: none yet) */
+} lsh_sftp_pace;
+
+void lsh_sftp_pace_init(lsh_sftp_pace *p);
+/* The in-flight cap now (bytes; UINT32_MAX: none but the window). */
+size_t lsh_sftp_pace_cap(const lsh_sftp_pace *p);
+/* Given the peer's window now (lsh_chan_peer_window), accounts what it
+ * granted back and returns how many bytes may be written now (0: wait for
+ * the next WINDOW_ADJUST). */
+size_t lsh_sftp_pace_room(lsh_sftp_pace *p, uint32_t window, double now);
+/* n bytes were written at time now. */
+void lsh_sftp_pace_sent(lsh_sftp_pace *p, size_t n, double now);
+
+/*
  * The local filesystem backend (fs_posix.c), confined to `root`: every
  * path, `..` and symlink (pre-existing or planted during the session) is
  * resolved inside root by the kernel (openat2 RESOLVE_IN_ROOT), or, where
