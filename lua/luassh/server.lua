@@ -774,7 +774,6 @@ function M.listen_reverse(host, port, opts)
   for k, v in pairs(opts or {}) do rest[k] = v end
   local acceptor, error_handler = rest.acceptor, rest.error_handler
   rest.acceptor, rest.error_handler, rest.host, rest.port = nil, nil, nil, nil
-  check_factories(o, "listen")
   port = port or 22
   if type(port) ~= "number" or port < 0 or port > 65535
      or port % 1 ~= 0 then
