@@ -22,6 +22,16 @@
  * `sparse`, blocks of zeros are not written, and the file is extended at
  * the end when its last bytes were skipped (FSETSTAT size remotely; the
  * caller for GET).
+ *
+ * Write window.  On top of max_requests, the client may cap the WRITE
+ * bytes of all transfers in flight (lsh_sftp_client_set_write_window),
+ * fixed or following the WRITEs' round trip (TCP Vegas: Brakmo and
+ * Peterson, "TCP Vegas: End to End Congestion Avoidance on a Global
+ * Internet", IEEE JSAC 13(8), 1995): the window grows while the round
+ * trip stays near the shortest seen and shrinks when requests start to
+ * queue at the server.  A transfer with nothing in flight may always
+ * send, and only its own replies resume a transfer held by the window
+ * (or lsh_sftp_client_kick), so nothing waits for another transfer.
  */
 #include "ssh/sftp/client.h"
 
@@ -45,6 +55,7 @@ typedef struct slot {
     void *ctx;
     uint64_t arg;
     uint32_t arg2;
+    uint64_t sent_us;
 } slot;
 
 struct lsh_sftp_client {
@@ -58,6 +69,12 @@ struct lsh_sftp_client {
     uint32_t free_head;
     uint32_t pending;
     struct lsh_sftp_xfer *xfers; /* live transfers (lsh_sftp_client_kick) */
+    uint64_t wr_limit;    /* the write window now, 0: none */
+    uint64_t wr_max, wr_min;
+    uint64_t wr_inflight; /* transfers' WRITE payload bytes in flight */
+    uint64_t min_rtt;     /* shortest WRITE round trip seen (us), 0: none */
+    uint64_t (*now_us)(void *ctx);
+    void *now_ctx;
     uint8_t *exts;      /* VERSION's extension pairs, copied */
     size_t exts_len;
     struct {
@@ -277,6 +294,7 @@ slot_commit(lsh_sftp_client *c, uint32_t idx, uint8_t type, uint8_t ext,
     s->ctx = ctx;
     s->arg = arg;
     s->arg2 = arg2;
+    s->sent_us = 0;
 }
 
 int
@@ -502,6 +520,7 @@ dispatch(lsh_sftp_client *c, const uint8_t *pkt, size_t n)
     rep.req_ext = (lsh_sftp_ext)s->req_ext;
     rep.arg = s->arg;
     rep.arg2 = s->arg2;
+    rep.sent_us = s->sent_us;
     cb = s->forgotten ? NULL : s->cb;
     ctx = s->ctx;
     want = expected_reply(s->req_type, s->req_ext);
@@ -575,6 +594,7 @@ struct lsh_sftp_xfer {
     uint64_t done;      /* bytes moved */
     uint64_t wrote_end; /* end of the last bytes actually written */
     uint32_t reads, writes, others;
+    uint64_t wbytes;    /* WRITE payload bytes in flight (in c->wr_inflight) */
     int extend;         /* 0 not needed yet, 1 FSETSTAT in flight, 2 done */
     int whole_sent;     /* COPY_DATA to EOF in one request */
     int finished, failed, stopped;
@@ -659,6 +679,53 @@ send_read(lsh_sftp_xfer *x, uint64_t off, uint32_t len)
     return 0;
 }
 
+/* A WRITE of n payload bytes went out / was answered or forgotten. */
+static void
+wr_add(lsh_sftp_xfer *x, uint64_t n)
+{
+    x->wbytes += n;
+    x->c->wr_inflight += n;
+}
+
+static void
+wr_sub(lsh_sftp_xfer *x, uint64_t n)
+{
+    if (n > x->wbytes) {
+        n = x->wbytes;
+    }
+    x->wbytes -= n;
+    x->c->wr_inflight -= n;
+}
+
+/*
+ * A PUT's WRITE of n bytes sent at `sent` was acknowledged: adapt the
+ * write window to its round trip (see lsh_sftp_client_set_write_window).
+ */
+static void
+wr_adapt(lsh_sftp_client *c, uint64_t sent, uint64_t n)
+{
+    uint64_t rtt, now;
+    if (c->now_us == NULL || c->wr_max == 0 || sent == 0) {
+        return;
+    }
+    now = c->now_us(c->now_ctx);
+    rtt = now > sent ? now - sent : 1;
+    if (c->min_rtt == 0 || rtt < c->min_rtt) {
+        c->min_rtt = rtt;
+    }
+    if (2 * rtt > 3 * c->min_rtt) {
+        c->wr_limit -= c->wr_limit / 4;
+        if (c->wr_limit < c->wr_min) {
+            c->wr_limit = c->wr_min;
+        }
+    } else if (4 * rtt < 5 * c->min_rtt) {
+        c->wr_limit += n;
+        if (c->wr_limit > c->wr_max) {
+            c->wr_limit = c->wr_max;
+        }
+    }
+}
+
 static int
 send_write(lsh_sftp_xfer *x, uint64_t off, const uint8_t *p, size_t n)
 {
@@ -672,6 +739,7 @@ send_write(lsh_sftp_xfer *x, uint64_t off, const uint8_t *p, size_t n)
         return -1;
     }
     x->writes++;
+    wr_add(x, n);
     if (off + n > x->wrote_end) {
         x->wrote_end = off + n;
     }
@@ -739,7 +807,11 @@ send_write_from_source(lsh_sftp_xfer *x, uint32_t len, size_t *got,
     }
     slot_commit(c, idx, LSH_SFTP_WRITE, 0, xfer_reply, x, x->next,
                 (uint32_t)*got);
+    if (c->now_us != NULL && c->wr_max != 0) {
+        c->slots[idx].sent_us = c->now_us(c->now_ctx);
+    }
     x->writes++;
+    wr_add(x, *got);
     if (x->next + *got > x->wrote_end) {
         x->wrote_end = x->next + *got;
     }
@@ -820,6 +892,12 @@ issue_write(lsh_sftp_xfer *x)
     }
     if (x->end - x->next < len) {
         len = x->end - x->next;
+    }
+    /* The write window: never more in flight than the server's channel
+     * buffer should hold (lsh_sftp_client_set_write_window). */
+    if (x->c->wr_limit != 0 && x->writes > 0 &&
+        x->c->wr_inflight + len > x->c->wr_limit) {
+        return 0;
     }
     if (send_write_from_source(x, (uint32_t)len, &got, &skipped) != 0) {
         return 0;
@@ -991,6 +1069,10 @@ xfer_reply(void *ctx, const lsh_sftp_reply *r)
         break;
     case LSH_SFTP_WRITE:
         x->writes--;
+        wr_sub(x, r->arg2);
+        if (is_status && resp->code == LSH_SFTP_FX_OK) {
+            wr_adapt(x->c, r->sent_us, r->arg2);
+        }
         break;
     case LSH_SFTP_FSETSTAT:
         x->extend = 2;
@@ -1069,6 +1151,14 @@ lsh_sftp_xfer_start(lsh_sftp_client *c, const lsh_sftp_xfer_config *cfg,
                       ? cfg->size_hint - cfg->src_offset
                       : 0;
     }
+    if (cfg->mode == LSH_SFTP_XFER_PUT && c->wr_inflight == 0 &&
+        c->now_us != NULL && c->wr_max != 0) {
+        /* Nothing else is writing: learn this transfer's path afresh
+         * (the shortest round trip of an earlier one may no longer
+         * hold), from the smallest window up. */
+        c->min_rtt = 0;
+        c->wr_limit = c->wr_min;
+    }
     x->lnext = c->xfers;
     if (c->xfers != NULL) {
         c->xfers->lprev = x;
@@ -1077,6 +1167,39 @@ lsh_sftp_xfer_start(lsh_sftp_client *c, const lsh_sftp_xfer_config *cfg,
     *out = x;
     xfer_pump(x);
     return 0;
+}
+
+void
+lsh_sftp_client_set_write_window(lsh_sftp_client *c, uint64_t max,
+                                  uint64_t min)
+{
+    if (min > max) {
+        min = max;
+    }
+    c->wr_max = max;
+    c->wr_min = min;
+    c->wr_limit = c->now_us != NULL ? min : max;
+}
+
+void
+lsh_sftp_client_set_clock(lsh_sftp_client *c, uint64_t (*now_us)(void *ctx),
+                          void *ctx)
+{
+    c->now_us = now_us;
+    c->now_ctx = ctx;
+    c->wr_limit = now_us != NULL ? c->wr_min : c->wr_max;
+}
+
+uint64_t
+lsh_sftp_client_write_window(const lsh_sftp_client *c)
+{
+    return c->wr_limit;
+}
+
+uint64_t
+lsh_sftp_client_writes_in_flight(const lsh_sftp_client *c)
+{
+    return c->wr_inflight;
 }
 
 void
@@ -1100,6 +1223,7 @@ lsh_sftp_xfer_stop(lsh_sftp_xfer *x)
         x->err = LSH_ESTATE;
     }
     lsh_sftp_client_forget_ctx(x->c, x);
+    wr_sub(x, x->wbytes);
     x->reads = x->writes = x->others = 0;
     if (x->extend == 1) {
         x->extend = 2;
@@ -1114,6 +1238,7 @@ lsh_sftp_xfer_free(lsh_sftp_xfer *x)
         return;
     }
     lsh_sftp_client_forget_ctx(x->c, x);
+    wr_sub(x, x->wbytes);
     if (x->lprev != NULL) {
         x->lprev->lnext = x->lnext;
     } else {

@@ -63,6 +63,7 @@ typedef struct lsh_sftp_reply {
     lsh_sftp_ext req_ext; /* for EXTENDED requests */
     uint64_t arg;       /* as given to lsh_sftp_client_send */
     uint32_t arg2;
+    uint64_t sent_us;   /* when sent, by the clock (0: no clock) */
     const lsh_sftp_response *resp;
     const uint8_t *pkt;
     size_t n;
@@ -149,6 +150,35 @@ size_t lsh_sftp_client_pending(const lsh_sftp_client *c);
 int lsh_sftp_client_error(const lsh_sftp_client *c, const char **detail);
 
 /* Transfers */
+
+/*
+ * The write window: the WRITE payload bytes that transfers keep in
+ * flight, all of them together.  0 (the default): no limit but each
+ * transfer's max_requests.  A PUT sends no WRITE that would pass the
+ * window unless it has nothing in flight, so it always makes progress.
+ *
+ * Why: more in flight than the path needs gains nothing and only waits
+ * in the server's buffers (OpenSSH's sshd spends CPU in proportion to
+ * what its channel buffer holds: at a full channel window it needs four
+ * times the CPU per byte and uploads at half the rate on loopback).
+ *
+ * Without a clock the window is `max`.  With one (set_clock: a monotonic
+ * time in microseconds), it starts at `min` and follows the round trip
+ * of the WRITEs, as TCP Vegas does (Brakmo and Peterson, 1995): it grows
+ * by each acknowledged WRITE while the round trip stays under 5/4 of the
+ * shortest seen (little is queued: the path may take more), shrinks by
+ * a quarter when it passes 3/2 of it (requests wait at the server),
+ * always within [min, max].  A PUT that starts while no WRITE is in
+ * flight starts again from `min` and forgets the shortest round trip.
+ */
+void lsh_sftp_client_set_write_window(lsh_sftp_client *c, uint64_t max,
+                                      uint64_t min);
+void lsh_sftp_client_set_clock(lsh_sftp_client *c,
+                               uint64_t (*now_us)(void *ctx), void *ctx);
+/* The window now (0: none). */
+uint64_t lsh_sftp_client_write_window(const lsh_sftp_client *c);
+/* WRITE payload bytes of transfers in flight now. */
+uint64_t lsh_sftp_client_writes_in_flight(const lsh_sftp_client *c);
 
 typedef enum lsh_sftp_xfer_mode {
     LSH_SFTP_XFER_GET,      /* READ src -> io.write_at */
