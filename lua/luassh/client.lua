@@ -450,6 +450,10 @@ function authenticate_with(conn, host, port, user, o, keypairs)
       end
     elseif ev.type == "auth_result" then
       if ev.ok then return end
+      if o._probe == "auth" then -- get_server_auth_methods: "none" told
+        conn._probed_methods = list_of(ev.methods)
+        return
+      end
       state.server_methods = ev.methods
       can = list_of(ev.methods)
       if not next_request(conn, o, state, can) then
@@ -517,6 +521,7 @@ local function handshake(conn, host, port, o, check)
         o.client:connection_made(conn)
       end
       conn._server_host_key = ev.key
+      if o._probe == "hostkey" then return end -- get_server_host_key
       local addr = conn:_peer_addr()
       local client = o.client
       local ok, err
@@ -632,6 +637,50 @@ function M.connect(host, port, opts)
     ok, err = pcall(handshake, conn, host, port, o)
   end
   return finish_login(conn, o, ok, err)
+end
+
+-- Probes: AsyncSSH's get_server_host_key and get_server_auth_methods.  A
+-- connection with connect's options that stops after the key exchange,
+-- or after the server has answered the "none" request, with no host key
+-- check (what a key scan is for) and no credentials offered.
+
+local function accept_any_host_key() return true end
+
+local function probe(kind, host, port, opts, username)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.known_hosts, o.host_key_alias = accept_any_host_key, nil
+  o.client_keys, o.agent_path, o.password = {}, false, nil
+  o.kbdint_auth, o.preferred_auth, o.client, o.client_factory =
+    false, nil, nil, nil
+  o.config = o.config == nil and false or o.config
+  if username ~= nil then o.username = username end
+  o._probe = kind
+  local conn = M.connect(host, port, o)
+  local r
+  if kind == "hostkey" then
+    r = conn._server_host_key
+  else
+    r = conn._probed_methods or {} -- "none" itself was accepted
+  end
+  conn:abort()
+  return r
+end
+
+--- get_server_host_key(host [, port] [, opts]) -> SSHKey: the server's
+--- host key as the key exchange gave it (ssh-keyscan); nothing checked.
+function M.get_server_host_key(host, port, opts)
+  if type(port) == "table" then port, opts = nil, port end
+  return probe("hostkey", host, port, opts)
+end
+
+--- get_server_auth_methods(host [, port] [, username] [, opts]) -> list
+--- of the methods the server offers after "none" ({} if "none" was
+--- enough).  The host key is not checked and no credential is sent.
+function M.get_server_auth_methods(host, port, username, opts)
+  if type(port) == "table" then port, username, opts = nil, nil, port
+  elseif type(username) == "table" then username, opts = nil, username end
+  return probe("auth", host, port, opts, username)
 end
 
 -- Reverse direction (AsyncSSH's listen_reverse, in lua/luassh/server.lua):
