@@ -375,6 +375,18 @@ host_key_rejection_disconnects(void **state)
     assert_int_equal(p.close_reason[1],
                      LSH_DISCONNECT_HOST_KEY_NOT_VERIFIABLE);
     assert_int_equal(p.kex_done[0], 0);
+    /* A failed connection offers no room to read into: its reader
+     * discards through lsh_conn_feed instead. */
+    {
+        uint8_t *room_at = (uint8_t *)&p;
+        size_t room = 1;
+        size_t used = 0;
+        assert_int_equal(lsh_conn_feed_space(p.c, 4096, &room_at, &room), 0);
+        assert_int_equal(room, 0);
+        assert_null(room_at);
+        (void)lsh_conn_feed(p.c, (const uint8_t *)"xyz", 3, &used);
+        assert_int_equal(used, 3);
+    }
     pair_free(&p);
 }
 
