@@ -61,6 +61,7 @@
 #include "lua_bindings/sched.h"
 #include "ssh/connection/channel.h"
 #include "ssh/sftp/client.h"
+#include "uvio/loop.h"
 
 #define SFTP_MT "luassh.SFTPClientCore"
 #define TICKET_MT "luassh.SFTPRequest"
@@ -952,16 +953,13 @@ ticket_wait(lua_State *L)
 
 /* Session start */
 
-/* The SFTP client's clock (lsh_sftp_client_set_clock): monotonic us. */
+/* The SFTP client's clock (lsh_sftp_client_set_clock): the loop's
+ * monotonic clock, in microseconds. */
 static uint64_t
 now_us(void *ctx)
 {
-    struct timespec ts;
     (void)ctx;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        return 1;
-    }
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (uint64_t)(lsh_io_now() * 1e6);
 }
 
 /* The smallest write window: two of the largest WRITEs. */
