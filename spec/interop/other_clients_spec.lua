@@ -21,14 +21,7 @@ local function sh(cmd)
   return r.stdout
 end
 
-local function with_example(name, fn)
-  local ex = sx.start(name, dir)
-  local ok, err = pcall(fn, ex)
-  ex.stop()
-  if not ok then
-    error(tostring(err) .. "\n-- " .. name .. " stderr:\n" .. ex.errors(), 0)
-  end
-end
+local function with_example(name, fn) sx.with(name, dir, 60, fn) end
 
 local function same_file(a, b)
   return util.run("cmp -s " .. q(a) .. " " .. q(b)).status == 0

@@ -22,14 +22,7 @@ end
 local function key(name) return dir .. "/" .. name end
 
 -- Runs fn(ex) with the example started, and stops it after.
-local function with_example(name, fn)
-  local ex = sx.start(name, dir)
-  local ok, err = pcall(ssh.timeout, 30, fn, ex)
-  ex.stop()
-  if not ok then
-    error(tostring(err) .. "\n-- " .. name .. " stderr:\n" .. ex.errors(), 0)
-  end
-end
+local function with_example(name, fn) sx.with(name, dir, 30, fn) end
 
 local WELCOME = "Welcome to my SSH server, %s!\n"
 

@@ -11,20 +11,7 @@ local cenv = require "spec.support.client_env"
 local timed = cenv.timed
 local SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
-local function sh(cmd)
-  assert(os.execute(cmd), cmd)
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
-
-local function sha(path)
-  return capture("sha256sum " .. util.q(path)):match("^(%x+)")
-end
+local sh, capture, sha = util.sh, util.capture, util.sha256
 
 local function slurp(path)
   local f = io.open(path, "rb")

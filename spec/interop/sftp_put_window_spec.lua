@@ -12,20 +12,7 @@ local cenv = require "spec.support.client_env"
 local timed = cenv.timed
 local SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
-local function sh(cmd)
-  assert(os.execute(cmd), cmd)
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
-
-local function sha(path)
-  return capture("sha256sum " .. util.q(path)):match("^(%x+)")
-end
+local sh, capture, sha = util.sh, util.capture, util.sha256
 
 -- Sizes around the largest WRITE (261120 bytes to OpenSSH's sftp-server)
 -- and the default block, so that most files end on a partial block.

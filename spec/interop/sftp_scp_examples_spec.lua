@@ -58,14 +58,7 @@ local function run_example(name, cwd, args)
   return r
 end
 
-local function with_example(name, fn, env)
-  local ex = sx.start(name, dir, env)
-  local ok, err = pcall(ssh.timeout, 60, fn, ex)
-  ex.stop()
-  if not ok then
-    error(tostring(err) .. "\n-- " .. name .. " stderr:\n" .. ex.errors(), 0)
-  end
-end
+local function with_example(name, fn, env) sx.with(name, dir, 60, fn, env) end
 
 setup(function()
   dir = util.tmpdir()

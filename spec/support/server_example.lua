@@ -102,6 +102,18 @@ function M.start(name, dir, env)
   return ex
 end
 
+--- with(name, dir, seconds, fn [, env]): runs fn(ex) with the example
+--- started (start above) and bounded by ssh.timeout(seconds), stops the
+--- example after, and re-raises a failure with the example's stderr.
+function M.with(name, dir, seconds, fn, env)
+  local ex = M.start(name, dir, env)
+  local ok, err = pcall(ssh.timeout, seconds, fn, ex)
+  ex.stop()
+  if not ok then
+    error(tostring(err) .. "\n-- " .. name .. " stderr:\n" .. ex.errors(), 0)
+  end
+end
+
 -- OpenSSH -------------------------------------------------------------------
 
 --- ssh_args(ex, user [, key]) -> the ssh(1) options (a shell word list) to

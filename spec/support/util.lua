@@ -52,6 +52,24 @@ function M.write(path, data)
   f:close()
 end
 
+--- sh(cmd): runs cmd with os.execute; raises (naming it) if it fails.
+function M.sh(cmd)
+  assert(os.execute(cmd), cmd)
+end
+
+--- capture(cmd) -> its standard output (popen, status not checked).
+function M.capture(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+--- sha256(path) -> the file's SHA-256 in hex (sha256sum), nil if missing.
+function M.sha256(path)
+  return M.capture("sha256sum " .. shell_quote(path) .. " 2>/dev/null"):match("^(%x+)")
+end
+
 function M.rmtree(path)
   os.execute("rm -rf " .. shell_quote(path))
 end
