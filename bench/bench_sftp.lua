@@ -50,7 +50,8 @@
 -- "2" or "1,2", the default: which of the tables above to run),
 -- BENCH_OPS ("get", "put" or "get,put", the default: which rows),
 -- BENCH_LUASSH (the luassh binary for our client and server; default: the
--- one running this file).  Files live in a temp dir under /dev/shm (tmpfs), removed at the
+-- one running this file), BENCH_WRAP (a command prefix for our client's
+-- runs, e.g. "perf record -o FILE --"; its cost is then counted too).  Files live in a temp dir under /dev/shm (tmpfs), removed at the
 -- end with the servers.  Run from the repository root:
 --   build/luassh bench/bench_sftp.lua
 
@@ -268,7 +269,8 @@ end
 local function client_cmd(client, port, cipher, op, src, dst)
   local key, kh = dir .. "/id_ed25519", ("%s/known_hosts.%d"):format(dir, port)
   if client == "luassh" then
-    return table.concat({q(B.LUASSH), q(SELF), "--client", port, q(dir), q(cipher),
+    return table.concat({os.getenv("BENCH_WRAP") or "", q(B.LUASSH), q(SELF),
+                         "--client", port, q(dir), q(cipher),
                          op, q(src), q(dst)}, " ")
   elseif client == "sftp" then
     local batch = dir .. "/batch"

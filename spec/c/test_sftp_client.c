@@ -57,12 +57,15 @@ pump(T *t)
     }
 }
 
-/* The client keeps partial packets unconsumed, so small chunks need the
- * caller to offer more: feed the server's output through a buffer. */
-static void
+/* The client keeps partial packets unconsumed (but a GET's DATA, which
+ * it streams), so small chunks need the caller to offer more: feed the
+ * server's output through a buffer.  Returns the most bytes the client
+ * ever left in it. */
+static size_t
 pump_chunked(T *t, size_t chunk)
 {
     lsh_buf pend;
+    size_t most = 0;
     lsh_buf_init(&pend, 0);
     for (int moved = 1; moved;) {
         const uint8_t *p;
@@ -85,10 +88,14 @@ pump_chunked(T *t, size_t chunk)
             (void)lsh_sftp_client_feed(t->c, lsh_buf_ptr(&pend),
                                        lsh_buf_len(&pend), &used);
             assert_int_equal(lsh_buf_consume(&pend, used), 0);
+            if (lsh_buf_len(&pend) > most) {
+                most = lsh_buf_len(&pend);
+            }
         }
     }
     assert_int_equal(lsh_buf_len(&pend), 0);
     lsh_buf_free(&pend);
+    return most;
 }
 
 static int
@@ -1321,6 +1328,199 @@ more_data_than_asked_is_a_protocol_error(void **state)
     lsh_buf_free(&b);
 }
 
+/* A GET's DATA is taken as it comes (IMPLEMENTATION NOTES, "Streamed
+ * DATA"): however the replies are cut, the client never keeps more than
+ * a header or a small STATUS unconsumed, and the file arrives whole. */
+static void
+get_streams_data_as_it_arrives(void **state)
+{
+    T *t = *state;
+    static const size_t chunks[] = {1, 12, 13, 14, 1000, 32768, 32768 + 13};
+    size_t n = 600000;
+    uint8_t *data = pattern(n, 23);
+    ready(t);
+    write_file(t, "f", data, n);
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        uint8_t h[LSH_SFTP_MAX_HANDLE];
+        size_t hn = open_file(t, "/f", LSH_SFTP_FXF_READ, h);
+        lsh_sftp_xfer_config cfg;
+        lsh_sftp_xfer *x;
+        mio m;
+        memset(&m, 0, sizeof(m));
+        xcfg(&cfg, LSH_SFTP_XFER_GET, &m);
+        cfg.src.p = h;
+        cfg.src.n = hn;
+        cfg.block = LSH_SFTP_MAX_BLOCK;
+        cfg.max_requests = 4;
+        assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
+        assert_true(pump_chunked(t, chunks[i]) < 128);
+        assert_true(lsh_sftp_xfer_finished(x));
+        assert_int_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), 0);
+        assert_int_equal(m.n, n);
+        assert_memory_equal(m.p, data, n);
+        /* Pieces, not whole replies, reached write_at. */
+        assert_true(chunks[i] > LSH_SFTP_MAX_BLOCK || m.writes > 3);
+        lsh_sftp_xfer_free(x);
+        close_handle(t, h, hn);
+        assert_int_equal(lsh_sftp_client_pending(t->c), 0);
+        free(m.p);
+    }
+    free(data);
+}
+
+/* The scripted server's DATA for the one READ in flight, of n bytes
+ * (with `extra` bytes after the data that its length counts). */
+static void
+fake_data(T *t, lsh_buf *b, size_t n, size_t extra)
+{
+    const uint8_t *p, *pkt;
+    size_t on, plen, used;
+    lsh_sftp_request q;
+    int id_ok;
+    uint8_t fill[2000];
+    lsh_sftp_client_out(t->c, &p, &on);
+    assert_int_equal(lsh_sftp_frame(p, on, LSH_SFTP_MAX_PACKET, &pkt, &plen,
+                                    &used),
+                     1);
+    assert_int_equal(lsh_sftp_request_decode(pkt, plen, &q, &id_ok), 0);
+    assert_int_equal(q.type, LSH_SFTP_READ);
+    lsh_sftp_client_out_ack(t->c, used);
+    for (size_t i = 0; i < sizeof(fill); i++) {
+        fill[i] = (uint8_t)(q.offset + i);
+    }
+    assert_true(n + extra <= sizeof(fill));
+    assert_int_equal(lsh_sftp_put_data(b, q.id, fill, n + extra), 0);
+    /* Both lengths say n + extra: make the data string n long. */
+    lsh_poke_u32(lsh_buf_ptr(b) + 9, (uint32_t)n);
+}
+
+/* Feeds [from, to) of b; returns what the client took. */
+static size_t
+feed_part(T *t, lsh_buf *b, size_t from, size_t to, int expect)
+{
+    size_t used;
+    assert_int_equal(lsh_sftp_client_feed(t->c, lsh_buf_ptr(b) + from,
+                                          to - from, &used),
+                     expect);
+    return used;
+}
+
+static void
+get_start_1000(T *t, mio *m, lsh_sftp_xfer **x)
+{
+    lsh_sftp_xfer_config cfg;
+    memset(m, 0, sizeof(*m));
+    xcfg(&cfg, LSH_SFTP_XFER_GET, m);
+    cfg.src = S("h1");
+    cfg.block = 1000;
+    cfg.max_requests = 1;
+    cfg.length = 1000;
+    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, x), 0);
+}
+
+/* A STAT still gets its answer: the session is intact. */
+static void
+session_goes_on(T *t, lsh_buf *b)
+{
+    rec r;
+    uint32_t id;
+    const uint8_t *p;
+    size_t n;
+    memset(&r, 0, sizeof(r));
+    id = send_stat(t, &r, 0);
+    lsh_sftp_client_out(t->c, &p, &n);
+    lsh_sftp_client_out_ack(t->c, n);
+    assert_int_equal(lsh_sftp_put_status(b, id, LSH_SFTP_FX_OK, "ok"), 0);
+    feed_pkt(t, b, 0);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.type, LSH_SFTP_STATUS);
+    assert_int_equal(lsh_sftp_client_pending(t->c), 0);
+}
+
+/* The ways a streamed DATA can be cut short: its transfer stopped and
+ * freed, its local write failing, the session ending; and a DATA whose
+ * framing is not exactly a DATA's, which waits for its whole packet. */
+static void
+a_streamed_reply_cut_short(void **state)
+{
+    T *t = *state;
+    lsh_buf b;
+    lsh_sftp_xfer *x;
+    mio m;
+    size_t len;
+
+    fake_ready(t, &b);
+
+    /* Stopped and freed after 300 bytes: the rest is read and dropped. */
+    get_start_1000(t, &m, &x);
+    fake_data(t, &b, 1000, 0);
+    len = lsh_buf_len(&b);
+    assert_int_equal(feed_part(t, &b, 0, 313, 0), 313);
+    assert_int_equal(m.writes, 1);
+    assert_int_equal(m.n, 300);
+    assert_int_equal(m.p[299], (uint8_t)299);
+    lsh_sftp_xfer_stop(x);
+    lsh_sftp_xfer_free(x);
+    assert_int_equal(feed_part(t, &b, 313, len, 0), len - 313);
+    assert_int_equal(m.writes, 1);
+    assert_int_equal(lsh_sftp_client_pending(t->c), 0);
+    lsh_buf_reset(&b);
+    free(m.p);
+    session_goes_on(t, &b);
+
+    /* The second piece's write fails: the transfer fails (EIO), the
+     * third piece is dropped, the reply still ends its READ. */
+    get_start_1000(t, &m, &x);
+    m.fail_write = 2;
+    fake_data(t, &b, 1000, 0);
+    assert_int_equal(feed_part(t, &b, 0, 313, 0), 313);
+    assert_int_equal(feed_part(t, &b, 313, 613, 0), 300);
+    assert_int_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), LSH_EIO);
+    assert_false(lsh_sftp_xfer_finished(x)); /* its READ is in flight */
+    assert_int_equal(lsh_sftp_client_pending(t->c), 1);
+    assert_int_equal(feed_part(t, &b, 613, len, 0), len - 613);
+    assert_true(lsh_sftp_xfer_finished(x));
+    assert_int_equal(m.writes, 2);
+    assert_int_equal(m.n, 300);
+    assert_int_equal(lsh_sftp_client_pending(t->c), 0);
+    lsh_sftp_xfer_free(x);
+    lsh_buf_reset(&b);
+    free(m.p);
+    session_goes_on(t, &b);
+
+    /* Four bytes after the data inside the packet: not a DATA that
+     * decodes, so nothing is taken until the packet is whole, and then
+     * only its transfer fails. */
+    get_start_1000(t, &m, &x);
+    fake_data(t, &b, 996, 4);
+    len = lsh_buf_len(&b);
+    assert_int_equal(feed_part(t, &b, 0, len - 1, 0), 0);
+    assert_int_equal(m.writes, 0);
+    assert_int_equal(feed_part(t, &b, 0, len, 0), len);
+    assert_true(lsh_sftp_xfer_finished(x));
+    assert_int_not_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), 0);
+    assert_int_equal(m.writes, 0);
+    lsh_sftp_xfer_free(x);
+    lsh_buf_reset(&b);
+    session_goes_on(t, &b);
+
+    /* The session ends mid-reply: the transfer fails with LSH_ECLOSED
+     * and the rest of the reply is refused. */
+    get_start_1000(t, &m, &x);
+    fake_data(t, &b, 1000, 0);
+    assert_int_equal(feed_part(t, &b, 0, 513, 0), 513);
+    lsh_sftp_client_abort(t->c, LSH_ECLOSED);
+    assert_true(lsh_sftp_xfer_finished(x));
+    assert_int_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), LSH_ECLOSED);
+    assert_int_equal(feed_part(t, &b, 513, len, LSH_ECLOSED), 0);
+    assert_int_equal(m.n, 500);
+    assert_int_equal(lsh_sftp_client_pending(t->c), 0);
+    lsh_sftp_xfer_free(x);
+    free(m.p);
+    lsh_buf_free(&b);
+}
+
 #define TESTS(X)                                                          \
     X(start_negotiates_version_and_extensions)                            \
     X(requests_before_ready_are_refused)                                  \
@@ -1343,7 +1543,9 @@ more_data_than_asked_is_a_protocol_error(void **state)
     X(copy_through_the_client_and_with_copy_data)                         \
     X(transfer_errors)                                                    \
     X(stop_and_backpressure)                                              \
-    X(more_data_than_asked_is_a_protocol_error)
+    X(more_data_than_asked_is_a_protocol_error)                           \
+    X(get_streams_data_as_it_arrives)                                     \
+    X(a_streamed_reply_cut_short)
 
 #define T_ENTRY(name) cmocka_unit_test_setup_teardown(name, setup, teardown),
 

@@ -10,6 +10,9 @@
  * PUT, a COPY and a COPY_DATA over small blocks.  Request ids are
  * deterministic (slot | generation << 16), so the fuzzer can aim at them.
  *
+ * With an odd length, the GET is stopped and freed once half the stream
+ * is fed (in the middle of a streamed DATA, as often as not).
+ *
  * Invariants: no crash, leak or undefined behaviour; every callback runs
  * at most once (exactly once after the final abort); a failed client has
  * nothing pending; transfers never write outside the range they asked
@@ -253,6 +256,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(used <= accn);
             memmove(acc, acc + used, accn - used);
             accn -= used;
+        }
+        if ((size & 1) && xs[0] != NULL && pos >= size / 2) {
+            lsh_sftp_xfer_stop(xs[0]);
+            check(lsh_sftp_xfer_finished(xs[0]));
+            lsh_sftp_xfer_free(xs[0]);
+            xs[0] = NULL;
         }
     }
     lsh_sftp_client_abort(c, LSH_ECLOSED);

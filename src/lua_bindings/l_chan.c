@@ -330,6 +330,31 @@ on_request(llsh_chan *ch, lsh_conn *c, const lsh_event *ev)
     llsh_waitq_wake_all(&ch->state_q, 0);
 }
 
+/*
+ * Queues received bytes of stream dt, or offers them to the channel's
+ * sink first (stream 0): straight from the message when nothing is
+ * queued before them, else after what is.
+ */
+static int
+to_sink(llsh_chan *ch, int dt, const uint8_t *p, size_t n)
+{
+    llsh_bytes *in = &ch->in[dt];
+    size_t used;
+    if (dt != 0 || ch->sink == NULL) {
+        return llsh_bytes_put(in, p, n);
+    }
+    if (llsh_bytes_avail(in) == 0) {
+        used = ch->sink(ch->sink_ctx, p, n);
+        return llsh_bytes_put(in, p + used, n - used);
+    }
+    if (llsh_bytes_put(in, p, n) != 0) {
+        return LSH_ENOMEM;
+    }
+    llsh_bytes_take(in, ch->sink(ch->sink_ctx, in->p + in->head,
+                                 llsh_bytes_avail(in)));
+    return 0;
+}
+
 static void
 on_data(llsh_client *cl, llsh_chan *ch, const lsh_event *ev)
 {
@@ -340,7 +365,7 @@ on_data(llsh_client *cl, llsh_chan *ch, const lsh_event *ev)
         llsh_ignore(lsh_chan_consumed(c, ch->id, ev->len));
         return;
     }
-    if (llsh_bytes_put(&ch->in[dt], ev->data, ev->len) != 0) {
+    if (to_sink(ch, dt, ev->data, ev->len) != 0) {
         lsh_conn_disconnect(c, LSH_DISCONNECT_BY_APPLICATION,
                             "out of memory");
         return;

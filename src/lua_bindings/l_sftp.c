@@ -214,47 +214,71 @@ end_session(sftpud *s, int err, const char *why)
     llsh_waitq_wake_all(&s->state_q, 0);
 }
 
+/*
+ * Feeds received bytes to the client; returns how many it took.  After a
+ * protocol error (the session ends) or the session's end all are taken:
+ * nothing after them can be used.  Also the channel's sink (set by the
+ * pump): it then runs in the connection's event dispatch, so it only
+ * queues requests, and the pump, woken by l_chan.c, sends them.
+ */
+static size_t
+feed(void *ctx, const uint8_t *p, size_t n)
+{
+    sftpud *s = ctx;
+    int before;
+    size_t used = 0;
+    int r;
+
+    if (s->ended || s->c == NULL) {
+        return n;
+    }
+    before = lsh_sftp_client_state(s->c);
+    r = lsh_sftp_client_feed(s->c, p, n, &used);
+    if (r != 0) {
+        const char *detail;
+        char msg[200];
+        lsh_sftp_client_error(s->c, &detail);
+        snprintf(msg, sizeof(msg), "SFTP protocol error: %s", detail);
+        end_session(s, r, msg);
+        used = n;
+    }
+    if (lsh_sftp_client_state(s->c) != before) {
+        llsh_waitq_wake_all(&s->state_q, 0);
+    }
+    return used;
+}
+
 /* Feeds what the channel holds; returns 1 when the session is over. */
 static int
 pump_once(sftpud *s)
 {
     llsh_chan *ch = s->ch;
     llsh_bytes *in = &ch->in[0];
-    int before = lsh_sftp_client_state(s->c);
     size_t avail = llsh_bytes_avail(in);
 
-    if (avail > 0 && !s->ended) {
-        size_t used = 0;
-        int r = lsh_sftp_client_feed(s->c, in->p + in->head, avail, &used);
-        llsh_bytes_take(in, used);
-        flush_out(s);
-        if (r != 0) {
-            const char *detail;
-            char msg[200];
-            lsh_sftp_client_error(s->c, &detail);
-            snprintf(msg, sizeof(msg), "SFTP protocol error: %s", detail);
-            end_session(s, r, msg);
-            llsh_bytes_take(in, llsh_bytes_avail(in));
+    if (avail > 0) {
+        int ended = s->ended;
+        llsh_bytes_take(in, feed(s, in->p + in->head, avail));
+        if (!ended) {
+            flush_out(s);
         }
-    } else if (avail > 0) {
-        llsh_bytes_take(in, avail);
     }
     /* The server's stderr is not ours to show: drop it. */
     llsh_bytes_take(&ch->in[1], llsh_bytes_avail(&ch->in[1]));
-    if (lsh_sftp_client_state(s->c) != before) {
-        llsh_waitq_wake_all(&s->state_q, 0);
-    }
     if (s->ended) {
+        ch->sink = NULL;
         return 1;
     }
     if (input_done(ch) && llsh_bytes_avail(in) < 4 + 1) {
         end_session(s, LSH_ECLOSED, "the SFTP session ended");
+        ch->sink = NULL;
         return 1;
     }
     if (input_done(ch)) {
         /* A partial packet and nothing more to come. */
         end_session(s, LSH_ECLOSED, "the SFTP session ended in the middle "
                                     "of a reply");
+        ch->sink = NULL;
         return 1;
     }
     return 0;
@@ -293,7 +317,9 @@ pump_k(lua_State *L, int status, lua_KContext ctx)
 static int
 sc_pump(lua_State *L)
 {
-    check_sftp(L, 1);
+    sftpud *s = check_sftp(L, 1);
+    s->ch->sink = feed;
+    s->ch->sink_ctx = s;
     return pump_k(L, LUA_OK, 0);
 }
 
@@ -1559,6 +1585,10 @@ static int
 sc_gc(lua_State *L)
 {
     sftpud *s = luaL_checkudata(L, 1, SFTP_MT);
+    if (s->ch != NULL && s->ch->sink_ctx == s) {
+        s->ch->sink = NULL;
+        s->ch->sink_ctx = NULL;
+    }
     if (s->c != NULL) {
         lsh_sftp_client_free(s->c);
         s->c = NULL;

@@ -32,6 +32,19 @@
  * queue at the server.  A transfer with nothing in flight may always
  * send, and only its own replies resume a transfer held by the window
  * (or lsh_sftp_client_kick), so nothing waits for another transfer.
+ *
+ * Streamed DATA.  A GET's DATA reply is not waited for whole: once its
+ * 13-byte header (length, type, id, data length) is in, its bytes go to
+ * the transfer's write_at as they arrive, each piece at its offset, and
+ * the reply's accounting (the READ's slot, a short read's tail, the next
+ * READ) runs at its last byte.  So the caller need not buffer a reply
+ * of up to 256 KiB before it can be handled: it can feed straight from
+ * the decrypted SSH message.  Only a DATA that decodes as the complete
+ * packet would (its length exactly covers the data, no more data than
+ * was asked for) is streamed; anything else takes the whole-packet path
+ * and its errors.  The READ's slot stays taken until the last byte, so
+ * a transfer stopped or freed meanwhile (its slot forgotten) or a
+ * session failure (its slot released) drops the rest unseen.
  */
 #include "ssh/sftp/client.h"
 
@@ -75,6 +88,13 @@ struct lsh_sftp_client {
     uint64_t min_rtt;     /* shortest WRITE round trip seen (us), 0: none */
     uint64_t (*now_us)(void *ctx);
     void *now_ctx;
+    struct {
+        uint32_t id;    /* the READ being answered */
+        uint32_t left;  /* its DATA bytes still to come; 0: none */
+        uint32_t n;     /* its DATA length */
+        uint64_t off;   /* where the next byte goes (relative) */
+        int drop;       /* the transfer does not want them */
+    } st;
     uint8_t *exts;      /* VERSION's extension pairs, copied */
     size_t exts_len;
     struct {
@@ -225,6 +245,7 @@ set_failed(lsh_sftp_client *c, int err, const char *detail)
     c->state = LSH_SFTP_CLIENT_FAILED;
     c->err = err;
     c->detail = detail;
+    c->st.left = 0;
 }
 
 static void
@@ -542,6 +563,83 @@ dispatch(lsh_sftp_client *c, const uint8_t *pkt, size_t n)
     return 0;
 }
 
+/* Streamed DATA (see IMPLEMENTATION NOTES) */
+
+#define STREAM_HDR 13 /* uint32 length, byte type, uint32 id, uint32 n */
+
+static void xfer_reply(void *ctx, const lsh_sftp_reply *r);
+static int stream_is_get(const lsh_sftp_xfer *x);
+static int stream_xfer_begin(lsh_sftp_xfer *x, uint64_t off, uint32_t len,
+                             uint32_t n);
+static void stream_xfer_piece(lsh_sftp_xfer *x, uint64_t off,
+                              const uint8_t *p, size_t n);
+static void stream_xfer_end(lsh_sftp_xfer *x, uint64_t off, uint32_t len,
+                            uint32_t n, int took);
+
+/* The transfer whose READ the stream answers, or NULL when it is gone. */
+static lsh_sftp_xfer *
+stream_xfer(lsh_sftp_client *c)
+{
+    slot *s = slot_of(c, c->st.id);
+    return s == NULL || s->forgotten ? NULL : s->ctx;
+}
+
+/* 1 when hdr starts a DATA reply to a GET's READ that can be streamed. */
+static int
+stream_begin(lsh_sftp_client *c, const uint8_t *hdr)
+{
+    uint32_t len = lsh_peek_u32(hdr), n = lsh_peek_u32(hdr + 9);
+    slot *s;
+    lsh_sftp_xfer *x;
+
+    if (hdr[4] != LSH_SFTP_DATA || c->state != LSH_SFTP_CLIENT_READY ||
+        n == 0 || len > LSH_SFTP_CLIENT_MAX_REPLY || len != 9 + n ||
+        (s = slot_of(c, lsh_peek_u32(hdr + 5))) == NULL || s->forgotten ||
+        s->cb != xfer_reply || s->req_type != LSH_SFTP_READ ||
+        n > s->arg2) {
+        return 0;
+    }
+    x = s->ctx;
+    if (!stream_is_get(x)) {
+        return 0;
+    }
+    c->st.id = s->id;
+    c->st.left = c->st.n = n;
+    c->st.off = s->arg;
+    c->st.drop = !stream_xfer_begin(x, s->arg, s->arg2, n);
+    return 1;
+}
+
+/* Takes the stream's next bytes (at most what is left of it). */
+static size_t
+stream_data(lsh_sftp_client *c, const uint8_t *p, size_t n)
+{
+    lsh_sftp_xfer *x = stream_xfer(c);
+    slot *s;
+    uint64_t off;
+    uint32_t len;
+
+    if (n > c->st.left) {
+        n = c->st.left;
+    }
+    if (x != NULL && !c->st.drop) {
+        stream_xfer_piece(x, c->st.off, p, n);
+    }
+    c->st.off += n;
+    c->st.left -= (uint32_t)n;
+    if (c->st.left > 0 || (s = slot_of(c, c->st.id)) == NULL) {
+        return n;
+    }
+    /* The last byte: the reply is complete. */
+    off = s->arg;
+    len = s->arg2;
+    slot_release(c, s->id & SLOT_MASK);
+    if (x != NULL) {
+        stream_xfer_end(x, off, len, c->st.n, !c->st.drop);
+    }
+    return n;
+}
+
 int
 lsh_sftp_client_feed(lsh_sftp_client *c, const uint8_t *data, size_t n,
                      size_t *used)
@@ -559,8 +657,17 @@ lsh_sftp_client_feed(lsh_sftp_client *c, const uint8_t *data, size_t n,
     while (pos < n && c->state != LSH_SFTP_CLIENT_FAILED) {
         const uint8_t *pkt;
         size_t plen, cons;
-        int r = lsh_sftp_frame(data + pos, n - pos, LSH_SFTP_CLIENT_MAX_REPLY,
-                               &pkt, &plen, &cons);
+        int r;
+        if (c->st.left > 0) {
+            pos += stream_data(c, data + pos, n - pos);
+            continue;
+        }
+        if (n - pos >= STREAM_HDR && stream_begin(c, data + pos)) {
+            pos += STREAM_HDR;
+            continue;
+        }
+        r = lsh_sftp_frame(data + pos, n - pos, LSH_SFTP_CLIENT_MAX_REPLY,
+                           &pkt, &plen, &cons);
         if (r == 0) {
             break;
         }
@@ -1009,51 +1116,110 @@ xfer_pump(lsh_sftp_xfer *x)
     check_done(x);
 }
 
+/*
+ * DATA for [off, off+len) of which n bytes came: the checks before any
+ * of them is used.  Returns 1 to take them, 0 to drop them (none came:
+ * the end of file; or past an EOF seen earlier: the file is changing;
+ * or more than was asked for: the transfer fails).
+ */
+static int
+data_begin(lsh_sftp_xfer *x, uint64_t off, uint32_t len, size_t n)
+{
+    if (n > len) {
+        xfer_fail(x, LSH_EPROTOCOL);
+        snprintf(x->msg, sizeof(x->msg), "the server sent more data than "
+                                         "was asked for");
+        return 0;
+    }
+    if (n == 0) {
+        if (off < x->end) {
+            x->end = off;
+        }
+        return 0;
+    }
+    if (off >= x->end) {
+        return 0;
+    }
+    if (x->hint != UINT64_MAX && off + n > x->hint) {
+        x->hint = UINT64_MAX; /* longer than announced: read on */
+    }
+    return 1;
+}
+
+/* Stores or forwards bytes of a DATA at off; 0, or -1 when x failed. */
+static int
+data_piece(lsh_sftp_xfer *x, uint64_t off, const uint8_t *p, size_t n)
+{
+    int r;
+    if (x->cfg.sparse && all_zero(p, n)) {
+        x->done += n;
+    } else if (x->cfg.mode == LSH_SFTP_XFER_GET) {
+        r = x->cfg.io.write_at(x->cfg.io.ctx, off, p, n);
+        if (r != 0) {
+            x->local_err = r;
+            xfer_fail(x, LSH_EIO);
+            return -1;
+        }
+        x->done += n;
+        if (off + n > x->wrote_end) {
+            x->wrote_end = off + n;
+        }
+    } else if (send_write(x, off, p, n) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* A DATA's bytes were taken: asks again for a short read's tail. */
+static void
+data_end(lsh_sftp_xfer *x, uint64_t off, uint32_t len, size_t n)
+{
+    if (n < len && off + n < x->end) {
+        (void)send_read(x, off + n, len - (uint32_t)n);
+    }
+    notify(x);
+}
+
 /* DATA for [off, off+len): store or forward it, ask again for a tail. */
 static void
 on_data(lsh_sftp_xfer *x, uint64_t off, uint32_t len,
         const lsh_sftp_str *d)
 {
-    int r;
-    if (d->n > len) {
-        xfer_fail(x, LSH_EPROTOCOL);
-        snprintf(x->msg, sizeof(x->msg), "the server sent more data than "
-                                         "was asked for");
-        return;
+    if (data_begin(x, off, len, d->n) && data_piece(x, off, d->p, d->n) == 0) {
+        data_end(x, off, len, d->n);
     }
-    if (d->n == 0) {
-        /* An empty DATA: treat as the end of file. */
-        if (off < x->end) {
-            x->end = off;
-        }
-        return;
+}
+
+/* The streamed side of xfer_reply for a GET's READ (lsh_sftp_client_feed). */
+static int
+stream_is_get(const lsh_sftp_xfer *x)
+{
+    return x->cfg.mode == LSH_SFTP_XFER_GET;
+}
+
+static int
+stream_xfer_begin(lsh_sftp_xfer *x, uint64_t off, uint32_t len, uint32_t n)
+{
+    return !x->failed && !x->stopped && data_begin(x, off, len, n);
+}
+
+static void
+stream_xfer_piece(lsh_sftp_xfer *x, uint64_t off, const uint8_t *p, size_t n)
+{
+    if (!x->failed && !x->stopped) {
+        (void)data_piece(x, off, p, n);
     }
-    if (off >= x->end) {
-        return; /* past an EOF seen earlier: the file is changing */
+}
+
+static void
+stream_xfer_end(lsh_sftp_xfer *x, uint64_t off, uint32_t len, uint32_t n,
+                int took)
+{
+    x->reads--;
+    if (took && !x->failed && !x->stopped) {
+        data_end(x, off, len, n);
     }
-    if (x->hint != UINT64_MAX && off + d->n > x->hint) {
-        x->hint = UINT64_MAX; /* longer than announced: read on */
-    }
-    if (x->cfg.sparse && all_zero(d->p, d->n)) {
-        x->done += d->n;
-    } else if (x->cfg.mode == LSH_SFTP_XFER_GET) {
-        r = x->cfg.io.write_at(x->cfg.io.ctx, off, d->p, d->n);
-        if (r != 0) {
-            x->local_err = r;
-            xfer_fail(x, LSH_EIO);
-            return;
-        }
-        x->done += d->n;
-        if (off + d->n > x->wrote_end) {
-            x->wrote_end = off + d->n;
-        }
-    } else if (send_write(x, off, d->p, d->n) != 0) {
-        return;
-    }
-    if (d->n < len && off + d->n < x->end) {
-        (void)send_read(x, off + d->n, len - (uint32_t)d->n);
-    }
-    notify(x);
+    xfer_pump(x);
 }
 
 static void
