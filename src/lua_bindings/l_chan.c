@@ -14,6 +14,10 @@
  * waiting for a separator or an exact count that the window cannot hold
  * reports what is queued, so that a long line cannot stall the channel.
  *
+ * A sink (ch->sink, set by l_sftp.c) takes stream 0 as it arrives,
+ * straight from the message, before anything is queued; the channel
+ * must then be in collect mode, as the sink's bytes are never read.
+ *
  * Output.  write() copies into `out` and pushes as much as the peer's
  * window and the connection's send buffer take; the rest goes out on
  * LSH_EV_CHAN_WRITABLE.  drain() waits for `out` to empty.  write_eof()

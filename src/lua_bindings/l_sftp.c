@@ -15,15 +15,19 @@
  * (woken by l_chan.c on every LSH_EV_CHAN_WRITABLE once its own queue
  * is empty) instead of on input until all of it has gone.
  *
- * Reading: a pump task (core:_pump(), started by sftp.lua) is the only
- * reader of the channel (and the writer of what waited for the window).
- * Each time it is woken it feeds every complete
- * packet to the client, whose callbacks run in C: a Lua request's reply is
- * copied into its ticket and its task woken; a transfer's reply is
- * written to the local file (pwrite) and the next READ or WRITE queued,
- * all without entering Lua.  Local file I/O is synchronous for now
- * (regular files on local disks: page cache writes); it could move to the
- * thread pool later.
+ * Reading: the client is the channel's sink (l_chan.c): every
+ * CHANNEL_DATA payload is fed to it as it is dispatched, straight from
+ * the decrypted message, and only what it cannot take yet (a partial
+ * packet) is queued in the channel.  Its callbacks run in C: a Lua
+ * request's reply is copied into its ticket and its task woken; a GET's
+ * DATA is written to the local file (pwrite) piece by piece as it
+ * streams in (client.c, "Streamed DATA"), so file data is never copied
+ * in user space; other transfer replies queue the next READ or WRITE.
+ * Nothing enters Lua there.  A pump task (core:_pump(), started by
+ * sftp.lua), woken by each arrival, feeds what was queued and sends the
+ * requests the replies queued (and what waited for the window).  Local
+ * file I/O is synchronous for now (regular files on local disks: page
+ * cache writes); it could move to the thread pool later.
  *
  * Uploads keep no more in flight than the server needs: once the
  * session is up, the client gets a write window of a quarter to all of
