@@ -68,6 +68,37 @@ describe("ssh.listen", function()
     util.rmtree(dir)
   end)
 
+  it("get_extra_info on both sides: versions and directions from each one's view", function()
+    local seen
+    local l <close> = listen {authorized_client_keys = {user_key},
+      server_version = "TestServer_1",
+      process_factory = function(p)
+        local conn = p:get_extra_info("connection")
+        seen = {}
+        for _, k in ipairs {"client_version", "server_version", "send_cipher",
+                            "recv_cipher", "send_mac", "recv_mac",
+                            "send_compression", "recv_compression"} do
+          seen[k] = conn:get_extra_info(k)
+        end
+        p:exit(0)
+      end}
+    local conn <close> = connect(l, {client_keys = {user_key},
+      client_version = "TestClient_2",
+      encryption_algs = {"aes128-ctr", "aes256-ctr"},
+      mac_algs = {"hmac-sha2-256"}, compression_algs = {"zlib@openssh.com", "none"}})
+    assert.equal(0, conn:run("x").exit_status)
+    assert.equal("SSH-2.0-TestClient_2", conn:get_extra_info("client_version"))
+    assert.equal("SSH-2.0-TestServer_1", conn:get_extra_info("server_version"))
+    assert.equal("SSH-2.0-TestClient_2", seen.client_version)
+    assert.equal("SSH-2.0-TestServer_1", seen.server_version)
+    for _, dir in ipairs {{"send", "recv"}, {"recv", "send"}} do
+      for _, what in ipairs {"cipher", "mac", "compression"} do
+        assert.equal(conn:get_extra_info(dir[1] .. "_" .. what),
+                     seen[dir[2] .. "_" .. what], dir[2] .. "_" .. what)
+      end
+    end
+  end)
+
   it("rejects unknown options and bad ports", function()
     assert.has_error(function() ssh.listen("127.0.0.1", 0, {bogus = 1}) end,
                      "unknown listen option 'bogus'")

@@ -545,6 +545,13 @@ local function scp_root(sess, o)
   return type(cfg) == "table" and cfg.chroot or nil
 end
 
+-- AsyncSSH's client sends SYMLINK's paths in draft-02's order, not
+-- OpenSSH's (luassh.sftp.draft_symlink).
+local function draft_symlink(conn)
+  return require("luassh.sftp").draft_symlink(
+    conn:get_extra_info("client_version"), conn:get_extra_info("server_version"))
+end
+
 -- The "sftp" subsystem (sftp_factory): the SFTP server core on the raw
 -- channel.  sftp_factory = true serves the filesystem as this process
 -- sees it (relative paths from its working directory); a table, or a
@@ -561,7 +568,7 @@ local function serve_sftp(sess, o)
     local cfg = f
     if type(f) == "function" then cfg = f(sess.chan) end
     if type(cfg) ~= "table" then cfg = {} end
-    return sftpsrv.new(cfg.chroot, cfg.home, cfg)
+    return sftpsrv.new(cfg.chroot, cfg.home, cfg, draft_symlink(sess.conn))
   end)
   if not made then
     if Error.is(s, "ConnectionLost") or Error.is(s, "Cancelled") then

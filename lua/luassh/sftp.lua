@@ -179,6 +179,18 @@ local COPY_DATA_BLOCK = 256 * 1024 - 1024
 -- Files a recursive or multi-file transfer moves at once (opts.max_files).
 local DEFAULT_MAX_FILES = 8
 
+--- M.draft_symlink(peer_version, our_version) -> boolean
+-- Whether SYMLINK's paths go in draft-02's order (link path first, §6.10)
+-- between these two ends, not OpenSSH's (target first, PROTOCOL §4.1).
+-- AsyncSSH, on either end, uses the draft's unless the other end's
+-- version names OpenSSH or paramiko; OpenSSH's sftp-server (so Dropbear's
+-- too), paramiko, PuTTY and luassh use OpenSSH's.
+function M.draft_symlink(peer, ours)
+  peer, ours = peer or "", ours or ""
+  return peer:find("AsyncSSH", 1, true) ~= nil
+    and not ours:find("OpenSSH", 1, true) and not ours:find("paramiko", 1, true)
+end
+
 --- M.start(conn [, opts]) -> SFTPClient  (conn:start_sftp_client)
 -- opts: env, send_env, sftp_version (3), path_encoding (ignored: strings
 -- are bytes), window, max_pktsize, block_size, max_requests.
@@ -231,6 +243,8 @@ function M.start(conn, opts)
   end
   self.version = version
   self.extensions = exts
+  self._draft_symlink = M.draft_symlink(
+    conn:get_extra_info("server_version"), conn:get_extra_info("client_version"))
   self.limits = limits
   local function cap(n)
     if n == nil or n <= 0 then return score.MAX_BLOCK end
@@ -570,11 +584,15 @@ function SFTPClient:readlink(path)
 end
 
 --- sftp:symlink(oldpath, newpath): newpath becomes a link to oldpath.
--- Sent in OpenSSH's argument order (target first), which every common
--- server uses (OpenSSH PROTOCOL §4.1).
+-- Sent in OpenSSH's argument order (target first), or in the draft's to
+-- an AsyncSSH server (M.draft_symlink).
 function SFTPClient:symlink(old, new)
   local n = self:compose_path(new)
-  self:_call("create symlink", n, "symlink", to_path(old), n)
+  if self._draft_symlink then
+    self:_call("create symlink", n, "symlink", n, to_path(old))
+  else
+    self:_call("create symlink", n, "symlink", to_path(old), n)
+  end
 end
 
 --- sftp:link(oldpath, newpath): a hard link (hardlink@openssh.com)

@@ -103,12 +103,14 @@ c.connect("127.0.0.1", port=%d, username="u", key_filename=%q, look_for_keys=Fal
 s = c.open_sftp()
 s.put(%q, "pm.bin")
 print("paramiko", s.stat("pm.bin").st_size, sorted(s.listdir("."))[:3])
+s.symlink("pm.bin", "pm.link")
 s.close(); c.close()
 async def main():
     async with asyncssh.connect("127.0.0.1", %d, username="u", client_keys=[%q], known_hosts=None) as conn:
         async with conn.start_sftp_client() as sftp:
             await sftp.get("pm.bin", %q)
             print("asyncssh", (await sftp.stat("pm.bin")).size)
+            await sftp.symlink("pm.bin", "as.link")
 asyncio.run(main())
 ]]):format(port, dir .. "/ukey", dir .. "/src/f262145", port, dir .. "/ukey",
            dir .. "/as.bin")
@@ -118,6 +120,11 @@ asyncio.run(main())
     assert.matches("paramiko 262145", r.stdout, 1, true)
     assert.matches("asyncssh 262145", r.stdout, 1, true)
     assert.equal(read(dir .. "/src/f262145"), read(dir .. "/as.bin"))
+    -- Each client's SYMLINK in its own order: paramiko's OpenSSH order,
+    -- AsyncSSH's the draft's (it sends that to a server whose version
+    -- names neither OpenSSH nor paramiko).
+    assert.equal("pm.bin\n", util.capture("readlink " .. q(root .. "/pm.link")))
+    assert.equal("pm.bin\n", util.capture("readlink " .. q(root .. "/as.link")))
   end)
 
   it("serves our own SFTP client: the size matrix, a tree, and errors", function()

@@ -14,6 +14,8 @@ Users (password "secret" unless said):
   bob      password "old" must be changed to "new"
   dropme   disconnected with DISC_BY_APPLICATION at the start of auth
   dropproto disconnected with DISC_PROTOCOL_ERROR at the start of auth
+SFTP: the "sftp" subsystem is AsyncSSH's own SFTP server, chrooted to
+DIR/sftp (created at start).
 Commands: "echo TEXT", "cat" (stdin to stdout), "exit N", "whoami",
 "waitsignal" (exits with the signal it receives, or with the length of a
 break modulo 256), "drop" (the connection is closed under the running
@@ -105,12 +107,23 @@ async def handle(process):
         process.exit(127)
 
 
+def sftp_factory(directory):
+    root = os.path.join(directory, "sftp")
+    os.makedirs(root, exist_ok=True)
+
+    class ChrootSFTPServer(asyncssh.SFTPServer):
+        def __init__(self, chan):
+            super().__init__(chan, chroot=root)
+
+    return ChrootSFTPServer
+
+
 async def main(directory):
     key = asyncssh.generate_private_key("ssh-ed25519")
     key.write_public_key(os.path.join(directory, "host_key.pub"))
     server = await asyncssh.listen(
         "127.0.0.1", 0, server_factory=Server, server_host_keys=[key],
-        process_factory=handle)
+        process_factory=handle, sftp_factory=sftp_factory(directory))
     port = server.sockets[0].getsockname()[1]
     with open(os.path.join(directory, "pid"), "w") as f:
         f.write(str(os.getpid()))

@@ -1637,7 +1637,11 @@ c_info(lua_State *L)
         lua_setfield(L, -2, "sockname");
     }
     for (int i = 0; i < N_INFO; i++) {
-        const char *v = info_of(cl, i);
+        /* The core's pairs (2..9) are client-to-server then
+         * server-to-client, the peer's version then ours, which are the
+         * keys' order for a client: a server swaps each pair. */
+        int swap = cl->server && i >= 2 && i <= 9;
+        const char *v = info_of(cl, swap ? i ^ 1 : i);
         size_t n = strlen(v);
         if (n > 0) {
             lua_pushlstring(L, v, n < INFO_MAX - 1 ? n : INFO_MAX - 1);

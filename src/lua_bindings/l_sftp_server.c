@@ -1680,10 +1680,12 @@ read_methods(lua_State *L, int t, unsigned char has[M_COUNT])
 }
 
 /*
- * new([root [, home [, methods]]]) -> server.  root: the directory the
- * client sees as "/" (nil: the whole filesystem); home: where relative
- * paths start (default: the current directory without a root, "/" with
- * one); methods: a table of SFTPServer overrides (see the notes above).
+ * new([root [, home [, methods [, draft_symlink]]]]) -> server.  root:
+ * the directory the client sees as "/" (nil: the whole filesystem);
+ * home: where relative paths start (default: the current directory
+ * without a root, "/" with one); methods: a table of SFTPServer
+ * overrides (see the notes above); draft_symlink: SYMLINK's paths come
+ * in draft-02's order, not OpenSSH's (lsh_sftp_server_config).
  */
 static int
 l_new(lua_State *L)
@@ -1725,6 +1727,7 @@ l_new(lua_State *L)
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.in_max = IN_MAX;
+    cfg.symlink_draft_order = lua_toboolean(L, 4);
     lsh_sftp_fs_backend(u->fs, &cfg.backend);
     if (any) {
         lbe *be = calloc(1, sizeof(*be));

@@ -42,6 +42,7 @@ struct handle {
 struct lsh_sftp_server {
     lsh_sftp_backend be;
     size_t max_handles, max_packet, max_read, out_high;
+    int symlink_draft_order;
     lsh_buf in, out;
     int inited;
     int err;
@@ -583,7 +584,9 @@ two_paths(lsh_sftp_server *s, const lsh_sftp_request *q)
     if (q->type == LSH_SFTP_RENAME && b->rename != NULL) {
         st = b->rename(b->ctx, p1, p2, 0);
     } else if (q->type == LSH_SFTP_SYMLINK && b->symlink != NULL) {
-        st = b->symlink(b->ctx, p1, p2);
+        /* The backend takes (target, link path). */
+        st = s->symlink_draft_order ? b->symlink(b->ctx, p2, p1)
+                                    : b->symlink(b->ctx, p1, p2);
     } else if (q->ext == LSH_SFTP_EXT_POSIX_RENAME && b->rename != NULL) {
         st = b->rename(b->ctx, p1, p2, 1);
     } else if (q->ext == LSH_SFTP_EXT_HARDLINK && b->link != NULL) {
@@ -869,6 +872,7 @@ lsh_sftp_server_new(const lsh_sftp_server_config *cfg, lsh_sftp_server **out)
     }
     s->be = cfg->backend;
     s->max_handles = cfg->max_handles ? cfg->max_handles : 256;
+    s->symlink_draft_order = cfg->symlink_draft_order;
     s->max_packet = cfg->max_packet ? cfg->max_packet : LSH_SFTP_MAX_PACKET;
     if (s->max_packet < 34000) {
         s->max_packet = 34000; /* draft-02 §3 minimum */

@@ -101,6 +101,11 @@ typedef struct lsh_sftp_server_config {
     size_t out_high;      /* 0: 4 * max_packet: stop reading above this */
     size_t in_max;        /* input buffered at most (0, or less than
                              max_packet + 4: max_packet + 4) */
+    /* SYMLINK's paths come linkpath first, as draft-02 §6.10 has them,
+     * not in OpenSSH's order (PROTOCOL §4.1, the default).  AsyncSSH's
+     * client sends the draft's order to servers whose version names
+     * neither OpenSSH nor paramiko. */
+    int symlink_draft_order;
 } lsh_sftp_server_config;
 
 typedef struct lsh_sftp_server lsh_sftp_server;
