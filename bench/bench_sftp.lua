@@ -39,6 +39,13 @@
 -- >= 1.2x OpenSSH sftp's, luassh client CPU/GiB <= 0.5x sftp's.
 -- Every copy is compared with its source (cmp); a mismatch fails the run.
 --
+-- On a virtual machine one run of any client can cost up to twice its
+-- usual kernel time: writing the destination into tmpfs pages the host
+-- has not backed yet (perf shows copy_folio_from_iter_atomic at ~45%
+-- of the client's time, against ~5% in a normal run).  It strikes every
+-- client alike and at random, so use BENCH_RUNS=3 or more: the best run
+-- of each is compared.
+--
 -- Below a few hundred MiB the figures are dominated by the noise of
 -- process start-up (asyncssh's especially); BENCH_BYTES=33554432 checks
 -- the harness in well under a minute.
