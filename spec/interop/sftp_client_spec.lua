@@ -525,6 +525,20 @@ describe("SFTP client against OpenSSH's sftp-server", function()
     util.rmtree(d)
   end)
 
+  it("gets intact when replies come in SSH messages of 999 bytes", function()
+    -- Each DATA reply streams to the file over many messages and window
+    -- adjusts.  (Heads cut across messages: spec/sftp_sink_spec.lua.)
+    local d = fresh("small_pkts")
+    sh(("head -c %d /dev/urandom > %s/src"):format(3 * 1048576 + 5, d))
+    local want = sha(d .. "/src")
+    with_sftp(function(sftp)
+      sftp:get(d .. "/src", d .. "/down")
+      sftp:get(d .. "/src", d .. "/down2", {block_size = 4000, max_requests = 3})
+    end, nil, {max_pktsize = 999, window = 8192})
+    assert.equal(want, sha(d .. "/down"))
+    assert.equal(want, sha(d .. "/down2"))
+  end)
+
   it("sparse files keep holes and sizes", function()
     local d = fresh("sparse")
     sh(("head -c 100000 /dev/urandom > %s/s && truncate -s 5000000 %s/s && "
