@@ -6,7 +6,8 @@ set -eu
 PKGS="lua5.4 liblua5.4-dev libuv1-dev libssl-dev zlib1g-dev libfido2-dev
 libedit-dev libcrypt-dev pkg-config lua-busted libcmocka-dev make gcc
 openssh-server openssh-client openssh-sftp-server
-python3 python3-paramiko python3-asyncssh bc tmux putty-tools dropbear-bin"
+python3 python3-paramiko python3-asyncssh bc tmux putty-tools dropbear-bin
+curl"
 
 missing=""
 for p in $PKGS; do

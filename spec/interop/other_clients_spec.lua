@@ -1,7 +1,8 @@
 -- SSH clients that are neither OpenSSH nor Python against luassh's server
 -- examples (scripts/examples/server_*.lua, run as programs on a random
--- loopback port): PuTTY's plink, psftp and pscp, and Dropbear's dbclient
--- (Debian's putty-tools and dropbear-bin, installed by tools/deps.sh).
+-- loopback port): PuTTY's plink, psftp and pscp, Dropbear's dbclient, and
+-- curl's sftp:// and scp:// (libssh2) (Debian's putty-tools, dropbear-bin
+-- and curl, installed by tools/deps.sh).
 -- Their key formats come from puttygen and dropbearconvert; host keys are
 -- pinned (plink -hostkey) or accepted on first use (dbclient -y, whose
 -- known_hosts goes to a throw-away HOME).
@@ -178,6 +179,77 @@ describe("Dropbear's dbclient against luassh", function()
       assert.is_not.equal(0, r.status)
       assert.is_not.equal(124, r.status)
       assert.equal("", r.stdout)
+    end)
+  end)
+end)
+
+-- curl (libssh2) ------------------------------------------------------------
+
+local function curl_has(proto)
+  local p = io.popen("curl -V 2>/dev/null")
+  local v = p and p:read("a") or ""
+  if p then p:close() end
+  return v:match("\nProtocols:[^\n]*%f[%w]" .. proto .. "%f[%W]") ~= nil
+end
+
+local curl_it = (have("curl") and curl_has("sftp") and curl_has("scp")) and it or pending
+
+describe("curl's sftp:// and scp:// (libssh2) against luassh", function()
+  setup(function()
+    dir = util.tmpdir()
+    sx.keys(dir)
+  end)
+  teardown(function() if dir then util.rmtree(dir) end end)
+
+  local function curl(ex, args, path)
+    return util.run(("timeout 60 curl -sS --insecure -u alice: --key %s --pubkey %s %s %s")
+      :format(q(dir .. "/alice"), q(dir .. "/alice.pub"), args,
+              q(("%s://127.0.0.1:%d%s"):format(path:match("^(%a+):"), ex.port,
+                                                path:match("^%a+:(.*)")))))
+  end
+
+  curl_it("uploads, downloads, lists and runs quote commands over SFTP", function()
+    with_example("server_scp", function(ex)
+      local src, d = dir .. "/curl_src", dir .. "/curl"
+      sh(("head -c 1048583 /dev/urandom > %s && mkdir -p %s"):format(q(src), q(d)))
+      local r = curl(ex, "-T " .. q(src), "sftp:" .. d .. "/up")
+      assert.equal(0, r.status, r.stderr)
+      assert.is_true(same_file(src, d .. "/up"))
+      r = curl(ex, "-o " .. q(d .. "/../curl_down"), "sftp:" .. d .. "/up")
+      assert.equal(0, r.status, r.stderr)
+      assert.is_true(same_file(src, dir .. "/curl_down"))
+      r = curl(ex, "", "sftp:" .. d .. "/")
+      assert.equal(0, r.status, r.stderr)
+      assert.truthy(r.stdout:find("1048583 [%a]+ +%d+ [%d:]+ up\n"), r.stdout)
+      r = curl(ex, table.concat({"-Q " .. q("mkdir " .. d .. "/qd"),
+        "-Q " .. q("rename " .. d .. "/up " .. d .. "/qd/moved"),
+        "-Q " .. q("chmod 600 " .. d .. "/qd/moved"),
+        "-Q " .. q("symlink " .. d .. "/qd/moved " .. d .. "/qd/link")}, " "),
+        "sftp:" .. d .. "/qd/")
+      assert.equal(0, r.status, r.stderr)
+      assert.truthy(r.stdout:find("-rw-------", 1, true), r.stdout)
+      assert.equal(d .. "/qd/moved\n", util.capture("readlink " .. q(d .. "/qd/link")))
+      r = curl(ex, table.concat({"-o /dev/null", "-Q " .. q("rm " .. d .. "/qd/link"),
+        "-Q " .. q("rm " .. d .. "/qd/moved"), "-Q " .. q("rmdir " .. d .. "/qd")}, " "),
+        "sftp:" .. d .. "/")
+      assert.equal(0, r.status, r.stderr)
+      assert.is_nil(io.open(d .. "/qd", "r"))
+      -- A missing file: curl's "remote file not found" (78), no hang.
+      r = curl(ex, "-o " .. q(dir .. "/never"), "sftp:" .. d .. "/no-such-file")
+      assert.equal(78, r.status, r.stderr)
+    end)
+  end)
+
+  curl_it("copies both ways over SCP", function()
+    with_example("server_scp", function(ex)
+      local src = dir .. "/curl_scp_src"
+      sh(("head -c 262145 /dev/urandom > %s"):format(q(src)))
+      local r = curl(ex, "-T " .. q(src), "scp:" .. dir .. "/curl_scp_up")
+      assert.equal(0, r.status, r.stderr)
+      r = curl(ex, "-o " .. q(dir .. "/curl_scp_down"), "scp:" .. dir .. "/curl_scp_up")
+      assert.equal(0, r.status, r.stderr)
+      assert.is_true(same_file(src, dir .. "/curl_scp_up"))
+      assert.is_true(same_file(src, dir .. "/curl_scp_down"))
     end)
   end)
 end)
