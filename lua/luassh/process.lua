@@ -334,6 +334,36 @@ local function redirect_output(self, dt, target, discard)
   end)
 end
 
+-- A stream into a file named by path, or nowhere (path nil: DEVNULL),
+-- written by the channel itself as data arrives (ch:_sink_file): no Lua
+-- string, no copy but the write.  The pump only waits for the EOF, then
+-- closes the file and raises OSError if a write failed.
+local function redirect_to_file(self, dt, path, what)
+  local ch = self.channel
+  local ok, msg = ch:_sink_file(dt, path)
+  if not ok then
+    Error.raise("OSError", "cannot open '" .. path .. "' for " .. what
+                .. ": " .. msg, {filename = path})
+  end
+  self._redirected[dt] = true
+  add_pump(self, function()
+    local read_ok, err = pcall(function()
+      while ch:read(CHUNK, dt) ~= "" do end
+    end)
+    local closed, werr = ch:_sink_close(dt)
+    if not read_ok then error(err, 0) end
+    if not closed then
+      Error.raise("OSError", "cannot write " .. what .. " to '" .. path
+                  .. "': " .. werr, {filename = path})
+    end
+  end)
+end
+
+-- Whether a target can be written by the channel itself.
+local function direct_target(spec)
+  return spec == M.DEVNULL or type(spec) == "string"
+end
+
 local function is_pipe(v) return v == nil or v == M.PIPE end
 
 --- proc:redirect{stdin=, stdout=, stderr=}
@@ -359,7 +389,9 @@ function process_methods:redirect(opts)
     end)
   end
   local out_target
-  if not is_pipe(stdout) then
+  if direct_target(stdout) and stderr ~= M.STDOUT then
+    redirect_to_file(self, 0, stdout ~= M.DEVNULL and stdout or nil, "stdout")
+  elseif not is_pipe(stdout) then
     out_target = open_target(stdout, "stdout")
     out_target.users = stderr == M.STDOUT and 2 or 1
     redirect_output(self, 0, out_target, stdout == M.DEVNULL)
@@ -369,6 +401,8 @@ function process_methods:redirect(opts)
       error("stderr = ssh.STDOUT needs stdout redirected too", 2)
     end
     redirect_output(self, 1, out_target, stdout == M.DEVNULL)
+  elseif direct_target(stderr) then
+    redirect_to_file(self, 1, stderr ~= M.DEVNULL and stderr or nil, "stderr")
   elseif not is_pipe(stderr) then
     local t = open_target(stderr, "stderr")
     t.users = 1

@@ -213,6 +213,46 @@ describe("ssh client against OpenSSH sshd", function()
     util.rmtree(dir)
   end)
 
+  it("writes a redirection to a path from the channel: big, early, failing", function()
+    local dir = util.tmpdir()
+    with_conn(function(conn)
+      -- 8 MiB through the channel's own writes, stdout and stderr apart.
+      local r = conn:run("head -c 8388608 /dev/urandom | tee /dev/stderr",
+                         {stdout = dir .. "/o", stderr = dir .. "/e"})
+      assert.equal(0, r.exit_status)
+      assert.is_nil(r.stdout)
+      assert.is_nil(r.stderr)
+      assert.equal("8388608\n", util.capture("stat -c %s " .. util.q(dir .. "/o")))
+      assert.equal(util.sha256(dir .. "/o"), util.sha256(dir .. "/e"))
+      -- Output that came before the redirection goes first.
+      local p = conn:create_process("echo first; sleep 0.5; echo second")
+      assert.equal("first\n", p.stdout:readline())
+      p:redirect{stdout = dir .. "/late"}
+      p:wait()
+      assert.equal("second\n", util.capture("cat " .. util.q(dir .. "/late")))
+      p = conn:create_process("echo early; sleep 0.5; echo later")
+      ssh.sleep(0.3) -- "early" is queued, not read
+      p:redirect{stdout = dir .. "/queued"}
+      p:wait()
+      assert.equal("early\nlater\n", util.capture("cat " .. util.q(dir .. "/queued")))
+      -- A file that cannot be written: OSError naming it, the rest dropped.
+      local ok, err = pcall(conn.run, conn, "head -c 300000 /dev/zero",
+                            {stdout = "/dev/full"})
+      assert.is_false(ok)
+      assert.equal("OSError", err.kind)
+      assert.matches("cannot write stdout to '/dev/full': No space left on device",
+                     tostring(err), 1, true)
+      ok, err = pcall(conn.run, conn, "echo x", {stdout = dir .. "/no/such/dir"})
+      assert.is_false(ok)
+      assert.equal("OSError", err.kind)
+      assert.matches("cannot open '" .. dir .. "/no/such/dir' for stdout", tostring(err),
+                     1, true)
+      -- The connection is still good.
+      assert.equal("fine\n", conn:run("echo fine").stdout)
+    end)
+    util.rmtree(dir)
+  end)
+
   it("pipes a local process into a remote one", function()
     with_conn(function(conn)
       local local_proc = io.popen([[printf '1\n2\n3\n']], "r")

@@ -14,9 +14,10 @@
  * waiting for a separator or an exact count that the window cannot hold
  * reports what is queued, so that a long line cannot stall the channel.
  *
- * A sink (ch->sink, set by l_sftp.c) takes stream 0 as it arrives,
- * straight from the message, before anything is queued; the channel
- * must then be in collect mode, as the sink's bytes are never read.
+ * A sink (ch->sink[dt]: l_sftp.c's SFTP client, or a local file set
+ * by ch:_sink_file for a redirection) takes a stream as it arrives,
+ * straight from the message, before anything is queued; the stream must
+ * then be in collect mode, as the sink's bytes are never read.
  *
  * Output.  write() copies into `out` and pushes as much as the peer's
  * window and the connection's send buffer take; the rest goes out on
@@ -31,9 +32,12 @@
  */
 #include "lua_bindings/l_client.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -104,9 +108,17 @@ llsh_bytes_free(llsh_bytes *b)
 
 /* The channel object */
 
+/* A redirection of a stream into a local file (or nowhere: fd -1). */
+typedef struct fsink {
+    int on;
+    int fd;
+    int err; /* the first write's errno */
+} fsink;
+
 typedef struct chanud {
     llsh_chan ch;
     size_t unacked[2];
+    fsink fs[2];
 } chanud;
 
 static chanud *
@@ -344,18 +356,18 @@ to_sink(llsh_chan *ch, int dt, const uint8_t *p, size_t n)
 {
     llsh_bytes *in = &ch->in[dt];
     size_t used;
-    if (dt != 0 || ch->sink == NULL) {
+    if (ch->sink[dt] == NULL) {
         return llsh_bytes_put(in, p, n);
     }
     if (llsh_bytes_avail(in) == 0) {
-        used = ch->sink(ch->sink_ctx, p, n);
+        used = ch->sink[dt](ch->sink_ctx[dt], p, n);
         return llsh_bytes_put(in, p + used, n - used);
     }
     if (llsh_bytes_put(in, p, n) != 0) {
         return LSH_ENOMEM;
     }
-    llsh_bytes_take(in, ch->sink(ch->sink_ctx, in->p + in->head,
-                                 llsh_bytes_avail(in)));
+    llsh_bytes_take(in, ch->sink[dt](ch->sink_ctx[dt], in->p + in->head,
+                                     llsh_bytes_avail(in)));
     return 0;
 }
 
@@ -901,6 +913,97 @@ ch_at_eof(lua_State *L)
     llsh_chan *ch = check_chan(L, 1);
     int dt = check_dt(L, 2);
     lua_pushboolean(L, llsh_bytes_avail(&ch->in[dt]) == 0 && input_done(ch));
+    return 1;
+}
+
+/* Redirections straight into a file */
+
+static size_t
+fsink_write(void *ctx, const uint8_t *p, size_t n)
+{
+    fsink *f = ctx;
+    size_t off = 0;
+    while (f->fd >= 0 && f->err == 0 && off < n) {
+        ssize_t w = write(f->fd, p + off, n - off);
+        if (w < 0) {
+            if (errno != EINTR) {
+                f->err = errno;
+            }
+            continue;
+        }
+        off += (size_t)w;
+    }
+    return n; /* after an error the rest is dropped: _sink_close says so */
+}
+
+/*
+ * ch:_sink_file(datatype [, path]) -> true | nil, message.  From now on
+ * the stream goes into the file at path (created or truncated, as
+ * io.open(path, "wb") does), written from C as each message arrives, or
+ * nowhere (no path): it is never read, so ch:read waits for the EOF.
+ * What was queued before goes first.  End with ch:_sink_close.
+ */
+static int
+ch_sink_file(lua_State *L)
+{
+    chanud *u = check_ud(L, 1);
+    int dt = check_dt(L, 2);
+    const char *path = luaL_optstring(L, 3, NULL);
+    llsh_chan *ch = &u->ch;
+    fsink *f = &u->fs[dt];
+    llsh_bytes *in = &ch->in[dt];
+    int fd = -1;
+
+    if (f->on || ch->sink[dt] != NULL) {
+        return luaL_error(L, "the stream already has a sink");
+    }
+    if (path != NULL) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "%s: %s", path, strerror(errno));
+            return 2;
+        }
+    }
+    f->on = 1;
+    f->fd = fd;
+    f->err = 0;
+    (void)fsink_write(f, in->p + in->head, llsh_bytes_avail(in));
+    llsh_bytes_take(in, llsh_bytes_avail(in));
+    ch->sink[dt] = fsink_write;
+    ch->sink_ctx[dt] = f;
+    set_collect(u, dt, 1);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ch:_sink_close(datatype) -> true | nil, message (a write's or close's
+ * error).  The stream is queued again from then on. */
+static int
+ch_sink_close(lua_State *L)
+{
+    chanud *u = check_ud(L, 1);
+    int dt = check_dt(L, 2);
+    fsink *f = &u->fs[dt];
+    int err;
+
+    if (!f->on) {
+        return luaL_error(L, "the stream has no file sink");
+    }
+    u->ch.sink[dt] = NULL;
+    u->ch.sink_ctx[dt] = NULL;
+    f->on = 0;
+    err = f->err;
+    if (f->fd >= 0 && close(f->fd) != 0 && err == 0) {
+        err = errno;
+    }
+    f->fd = -1;
+    if (err != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(err));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -1467,6 +1570,12 @@ ch_gc(lua_State *L)
     if (ch->cl == NULL) {
         return 0;
     }
+    for (int dt = 0; dt < 2; dt++) {
+        if (u->fs[dt].on && u->fs[dt].fd >= 0) {
+            close(u->fs[dt].fd);
+        }
+        u->fs[dt].on = 0;
+    }
     /* Waiters belong to tasks that are gone too. */
     ch->rd_wait[0].task = ch->rd_wait[1].task = NULL;
     ch->drain_q.head = ch->state_q.head = ch->req_q.head = NULL;
@@ -1531,6 +1640,8 @@ static const luaL_Reg chan_methods[] = {
     {"readuntil", ch_readuntil},
     {"at_eof", ch_at_eof},
     {"_set_collect", ch_set_collect},
+    {"_sink_file", ch_sink_file},
+    {"_sink_close", ch_sink_close},
     {"_buffered", ch_buffered},
     {"write", ch_write},
     {"drain", ch_drain},

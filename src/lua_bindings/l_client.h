@@ -188,13 +188,13 @@ struct llsh_chan {
     llsh_ctl *req_head, *req_tail;
     llsh_waitq req_q;
     uint64_t in_total, in_taken; /* bytes of stream 0 received / read */
-    /* A consumer of stream 0 that takes bytes as they arrive, straight
-     * from the decrypted message (l_sftp.c): called from the event
-     * dispatch, it returns how many it took; the rest is queued in
-     * in[0] (then the sink is offered in[0] first) and the reader
-     * woken either way.  It may not enter Lua. */
-    size_t (*sink)(void *ctx, const uint8_t *p, size_t n);
-    void *sink_ctx;
+    /* A consumer of stream dt that takes bytes as they arrive, straight
+     * from the decrypted message (l_sftp.c, and ch:_sink_file): called
+     * from the event dispatch, it returns how many it took; the rest is
+     * queued in in[dt] (then the sink is offered in[dt] first) and the
+     * reader woken either way.  It may not enter Lua. */
+    size_t (*sink[2])(void *ctx, const uint8_t *p, size_t n);
+    void *sink_ctx[2];
     llsh_bytes out_err;   /* write(data, 1): extended data (stderr) */
 };
 

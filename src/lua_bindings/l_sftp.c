@@ -270,19 +270,19 @@ pump_once(sftpud *s)
     /* The server's stderr is not ours to show: drop it. */
     llsh_bytes_take(&ch->in[1], llsh_bytes_avail(&ch->in[1]));
     if (s->ended) {
-        ch->sink = NULL;
+        ch->sink[0] = NULL;
         return 1;
     }
     if (input_done(ch) && llsh_bytes_avail(in) < 4 + 1) {
         end_session(s, LSH_ECLOSED, "the SFTP session ended");
-        ch->sink = NULL;
+        ch->sink[0] = NULL;
         return 1;
     }
     if (input_done(ch)) {
         /* A partial packet and nothing more to come. */
         end_session(s, LSH_ECLOSED, "the SFTP session ended in the middle "
                                     "of a reply");
-        ch->sink = NULL;
+        ch->sink[0] = NULL;
         return 1;
     }
     return 0;
@@ -322,8 +322,8 @@ static int
 sc_pump(lua_State *L)
 {
     sftpud *s = check_sftp(L, 1);
-    s->ch->sink = feed;
-    s->ch->sink_ctx = s;
+    s->ch->sink[0] = feed;
+    s->ch->sink_ctx[0] = s;
     return pump_k(L, LUA_OK, 0);
 }
 
@@ -1589,9 +1589,9 @@ static int
 sc_gc(lua_State *L)
 {
     sftpud *s = luaL_checkudata(L, 1, SFTP_MT);
-    if (s->ch != NULL && s->ch->sink_ctx == s) {
-        s->ch->sink = NULL;
-        s->ch->sink_ctx = NULL;
+    if (s->ch != NULL && s->ch->sink_ctx[0] == s) {
+        s->ch->sink[0] = NULL;
+        s->ch->sink_ctx[0] = NULL;
     }
     if (s->c != NULL) {
         lsh_sftp_client_free(s->c);
