@@ -16,9 +16,21 @@ local function ok(cmd)
   return util.run(cmd).status == 0
 end
 
+local available
 function M.available()
-  return ok("command -v dropbear && command -v dropbearkey")
-    and util.capture("id -u") == "0\n" and ok("unshare -m true")
+  if available == nil then
+    -- The trick start() plays, tried once (a container may refuse the
+    -- namespace or the mount): a file only the temp dir has shows in
+    -- /root inside the namespace.
+    local d = util.tmpdir()
+    util.write(d .. "/probe", "")
+    local inner = ("mount --bind %s /root && test -e /root/probe"):format(q(d))
+    available = ok("command -v dropbear && command -v dropbearkey")
+      and util.capture("id -u") == "0\n"
+      and ok("unshare -m sh -c " .. q(inner) .. " 2>/dev/null")
+    util.rmtree(d)
+  end
+  return available
 end
 
 --- start() -> server {port=, dir=, key=, known_hosts=, home=, log=, stop=}
