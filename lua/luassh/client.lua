@@ -905,6 +905,61 @@ function conn_methods:open_session(command, opts)
   return proc.stdin, proc.stdout, proc.stderr
 end
 
+-- Direct TCP/IP connections (RFC 4254 §7.2): the server connects to
+-- host:port and relays the channel's bytes.  opts: orig_host ("") and
+-- orig_port (0), the originator the server is told of; window,
+-- max_pktsize.  A refusal raises ChannelOpenError naming the destination,
+-- with the server's reason code (`code`: 1 prohibited, 2 connect failed,
+-- 3 unknown type, 4 resource shortage).
+local function open_direct(conn, host, port, opts, what)
+  if type(host) ~= "string" then
+    error(what .. ": the remote host must be a string", 3)
+  end
+  local p = math.tointeger(port)
+  if p == nil or p < 0 or p > 65535 then
+    error(what .. ": bad remote port " .. tostring(port), 3)
+  end
+  opts = opts or {}
+  local oport = math.tointeger(opts.orig_port or 0)
+  if oport == nil or oport < 0 or oport > 65535 then
+    error(what .. ": bad orig_port " .. tostring(opts.orig_port), 3)
+  end
+  local data = string.pack(">s4I4s4I4", host, p, opts.orig_host or "", oport)
+  local ch = conn:_open_channel("direct-tcpip", data, opts.window, opts.max_pktsize)
+  local ok, err = pcall(ch._wait_open, ch)
+  if not ok then
+    if Error.is(err, "ChannelOpenError") then
+      local why = tostring(err.reason):match("channel: (.*)$") or tostring(err.reason)
+      raise("ChannelOpenError", ("%s port %d cannot connect to %s port %d: %s")
+        :format(conn.host, conn.port, host, p, why),
+        {code = err.code, host = conn.host, port = conn.port,
+         remote_host = host, remote_port = p})
+    end
+    error(err, 0)
+  end
+  return ch
+end
+
+--- conn:open_connection(remote_host, remote_port [, opts]) -> reader, writer
+-- AsyncSSH's open_connection: an SSHReader and an SSHWriter over a
+-- direct-tcpip channel (bytes both ways; write_eof half-closes).
+function conn_methods:open_connection(host, port, opts)
+  local ch = open_direct(self, host, port, opts, "open_connection")
+  return process.new_reader(nil, ch, 0), process.new_writer(nil, ch)
+end
+
+--- conn:create_connection(session, remote_host, remote_port [, opts])
+--- -> channel, session
+-- AsyncSSH's create_connection: the callback style of open_connection.
+-- session (or a function returning it) gets connection_made(chan),
+-- data_received(data, datatype), eof_received(), connection_lost(err),
+-- as for create_session.
+function conn_methods:create_connection(session, host, port, opts)
+  if type(session) == "function" then session = session() end
+  local ch = open_direct(self, host, port, opts, "create_connection")
+  return process.run_session(ch, session), session
+end
+
 --- conn:start_sftp_client([opts]) -> SFTPClient (lua/luassh/sftp.lua)
 function conn_methods:start_sftp_client(opts)
   return require("luassh.sftp").start(self, opts)

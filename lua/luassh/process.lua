@@ -46,6 +46,7 @@ M.Reader = Reader
 local function new_reader(proc, chan, dt)
   return setmetatable({channel = chan, _dt = dt, _proc = proc}, Reader)
 end
+M.new_reader = new_reader
 
 --- reader:read([n]) -> up to n bytes as soon as any arrive; all of it to
 --- EOF when n is nil or negative; "" at EOF.
@@ -102,6 +103,7 @@ M.Writer = Writer
 local function new_writer(proc, chan)
   return setmetatable({channel = chan, _proc = proc}, Writer)
 end
+M.new_writer = new_writer
 
 --- writer:write(data): queued at once; drain() waits until it has gone.
 function Writer:write(data)

@@ -130,6 +130,40 @@ describe("client examples (scripts/examples)", function()
     assert.equal("xterm-color\r\n24 80\r\n", r.stdout)
   end)
 
+  -- The direct TCP examples ask for port 80 of www.google.com; here the
+  -- server connects to an HTTP server on loopback instead.
+  local function with_http(fn)
+    local d = util.tmpdir()
+    os.execute(("cd %s && /usr/bin/python3 -u -m http.server 0 --bind 127.0.0.1"
+                .. " > %s 2>&1 & echo $! > %s"):format(util.q(d), util.q(d .. "/log"),
+                util.q(d .. "/pid")))
+    local port
+    for _ = 1, 200 do
+      local f = io.open(d .. "/log")
+      port = f and f:read("a"):match("port (%d+)")
+      if f then f:close() end
+      if port then break end
+      os.execute("sleep 0.05")
+    end
+    local ok, err = pcall(fn, port)
+    os.execute("kill $(cat " .. util.q(d .. "/pid") .. ")")
+    util.rmtree(d)
+    assert(port, "the HTTP server did not start")
+    assert(ok, err)
+  end
+
+  for _, name in ipairs {"direct_client.lua", "direct_client_streams.lua"} do
+    it(name, function()
+      with_http(function(port)
+        local r = util.luassh(util.q(EXAMPLES .. name) .. " 127.0.0.1 " .. port, nil,
+                              "HOME=" .. util.q(home))
+        assert.equal(0, r.status, r.stderr)
+        assert.matches("^HTTP/1%.0 200 OK\r\n", r.stdout)
+        assert.matches("\r\nServer: SimpleHTTP", r.stdout)
+      end)
+    end)
+  end
+
   it("reports a failed connection the way the seed does", function()
     local bad = util.tmpdir()
     os.execute("mkdir -p " .. util.q(bad .. "/.ssh"))
