@@ -27,7 +27,7 @@ describe("direct TCP/IP connections through sshd", function()
     end)
   end
 
-  it("open_connection: a banner, then 4 MiB echoed back after a half-close", function()
+  it("open_connection: a banner, then 1 MiB echoed back after a half-close", function()
     with_conn(function(conn)
       local r, w = conn:open_connection("127.0.0.1", env.port)
       assert.matches("^SSH%-2%.0%-OpenSSH", r:readline())
