@@ -9,7 +9,6 @@ local util = require "spec.support.util"
 local dropbear = require "spec.support.dropbear"
 local cenv = require "spec.support.client_env"
 
-local timed = cenv.timed
 local sh, sha, q = util.sh, util.sha256, util.q
 
 local db_it = dropbear.available() and it or pending
@@ -28,19 +27,10 @@ describe("our client against Dropbear's server", function()
     if L then util.rmtree(L) end
   end)
 
-  local function with_conn(fn, opts)
-    return timed(120, function()
-      opts = opts or {}
-      opts.port = srv.port
-      opts.username = "root"
-      opts.client_keys = {srv.key}
-      opts.known_hosts = srv.known_hosts
-      opts.agent_path = false
-      opts.config = false
-      local conn <close> = ssh.connect("127.0.0.1", opts)
-      return fn(conn)
-    end)
-  end
+  local with_conn = cenv.connector(function()
+    return {port = srv.port, username = "root", client_keys = {srv.key},
+            known_hosts = srv.known_hosts}
+  end)
 
   db_it("runs commands: output, exit status, a signal, stdin", function()
     with_conn(function(conn)

@@ -9,13 +9,12 @@ local util = require "spec.support.util"
 local pyserver = require "spec.support.python_server"
 local cenv = require "spec.support.client_env"
 
-local timed = cenv.timed
 local sh, sha, q = util.sh, util.sha256, util.q
 
 local pm_it = pyserver.has_module("paramiko") and it or pending
 
 describe("our client against paramiko's server", function()
-  local srv, key, kh, L, R
+  local srv, key, L, R
 
   setup(function()
     if not pyserver.has_module("paramiko") then return end
@@ -24,8 +23,6 @@ describe("our client against paramiko's server", function()
       sh(("ssh-keygen -q -t ed25519 -N '' -f %s"):format(q(dir .. "/host_key")))
       util.write(dir .. "/authorized.pub", key:export_public_key())
     end)
-    kh = ssh.import_known_hosts(ssh.format_known_hosts_entry(
-      "127.0.0.1", srv.port, ssh.read_public_key(srv.host_key_pub)))
     R = srv.dir .. "/root"
     L = util.tmpdir()
   end)
@@ -34,19 +31,10 @@ describe("our client against paramiko's server", function()
     if L then util.rmtree(L) end
   end)
 
-  local function with_conn(fn, opts)
-    return timed(120, function()
-      opts = opts or {}
-      opts.port = srv.port
-      opts.username = "alice"
-      if opts.client_keys == nil then opts.client_keys = {key} end
-      opts.known_hosts = kh
-      opts.agent_path = false
-      opts.config = false
-      local conn <close> = ssh.connect("127.0.0.1", opts)
-      return fn(conn)
-    end)
-  end
+  local with_conn = cenv.connector(function()
+    return {port = srv.port, username = "alice", client_keys = {key},
+            known_hosts = srv.known_hosts}
+  end)
 
   pm_it("logs in with a key or a password and runs commands", function()
     with_conn(function(conn)

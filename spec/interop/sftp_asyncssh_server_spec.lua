@@ -10,7 +10,6 @@ local util = require "spec.support.util"
 local asrv = require "spec.support.asyncssh_server"
 local cenv = require "spec.support.client_env"
 
-local timed = cenv.timed
 local sh, sha = util.sh, util.sha256
 
 local function kind_of(f, ...)
@@ -19,20 +18,11 @@ local function kind_of(f, ...)
   return err.kind, err
 end
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local d = f:read("a")
-  f:close()
-  return d
-end
-
 describe("SFTP client against AsyncSSH's SFTP server", function()
-  local srv, kh, L, R
+  local srv, L, R
 
   setup(function()
     srv = asrv.start()
-    kh = ssh.format_known_hosts_entry("127.0.0.1", srv.port,
-                                      ssh.read_public_key(srv.host_key_pub))
     R = srv.dir .. "/sftp"  -- the server's "/", seen locally
     L = util.tmpdir()
   end)
@@ -41,12 +31,13 @@ describe("SFTP client against AsyncSSH's SFTP server", function()
     if L then util.rmtree(L) end
   end)
 
+  local with_conn = cenv.connector(function()
+    return {port = srv.port, known_hosts = srv.known_hosts, username = "dave",
+            password = "secret", client_keys = false}
+  end)
+
   local function with_sftp(fn, sopts)
-    return timed(120, function()
-      local conn <close> = ssh.connect("127.0.0.1", {
-        port = srv.port, known_hosts = kh, username = "dave",
-        password = "secret", client_keys = false, agent_path = false,
-        config = false})
+    return with_conn(function(conn)
       local sftp <close> = conn:start_sftp_client(sopts)
       return fn(sftp, conn)
     end)
@@ -114,7 +105,7 @@ describe("SFTP client against AsyncSSH's SFTP server", function()
       assert.equal(sha(("%s/a/f%d"):format(t, i)),
                    sha(("%s/back/a/f%d"):format(L, i)))
     end
-    assert.equal("deep\n", slurp(L .. "/back/a/b/deep"))
+    assert.equal("deep\n", util.read_file(L .. "/back/a/b/deep"))
     assert.equal("640\n", util.capture("stat -c %a " .. util.q(L .. "/back/a/f3")))
     assert.equal(util.capture("stat -c %Y " .. util.q(t .. "/a/b/deep")),
                  util.capture("stat -c %Y " .. util.q(L .. "/back/a/b/deep")))

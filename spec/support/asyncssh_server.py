@@ -27,6 +27,8 @@ import sys
 
 import asyncssh
 
+from announce import announce
+
 PASSWORDS = {"alice": "secret", "carol": "secret", "dave": "secret"}
 
 
@@ -124,13 +126,7 @@ async def main(directory):
     server = await asyncssh.listen(
         "127.0.0.1", 0, server_factory=Server, server_host_keys=[key],
         process_factory=handle, sftp_factory=sftp_factory(directory))
-    port = server.sockets[0].getsockname()[1]
-    with open(os.path.join(directory, "pid"), "w") as f:
-        f.write(str(os.getpid()))
-    with open(os.path.join(directory, "port.tmp"), "w") as f:
-        f.write(str(port))
-    os.rename(os.path.join(directory, "port.tmp"),
-              os.path.join(directory, "port"))
+    announce(directory, server.sockets[0].getsockname()[1])
     await asyncio.Event().wait()
 
 

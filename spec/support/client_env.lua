@@ -72,4 +72,20 @@ function M.timed(seconds, fn, ...)
   return ssh.timeout(seconds, fn, ...)
 end
 
+--- connector(base) -> with_conn(fn [, opts]) for specs against one
+--- server: connects to 127.0.0.1 with the options base() returns (read
+--- at each call: servers start in setup) under opts' own, no agent and
+--- no config file, runs fn(conn) within 120 s and closes the connection.
+function M.connector(base)
+  return function(fn, opts)
+    return M.timed(120, function()
+      local o = {agent_path = false, config = false}
+      for k, v in pairs(base()) do o[k] = v end
+      for k, v in pairs(opts or {}) do o[k] = v end
+      local conn <close> = ssh.connect("127.0.0.1", o)
+      return fn(conn)
+    end)
+  end
+end
+
 return M

@@ -47,17 +47,9 @@ function M.start()
   local pub = util.capture(("dropbearkey -y -f %s"):format(q(dir .. "/hostkey")))
     :match("(ssh%-ed25519 %S+)")
   local srv = {dir = dir, home = home, key = ssh.read_private_key(dir .. "/id")}
-  function srv.log()
-    local f = io.open(dir .. "/log", "r")
-    local text = f and f:read("a") or ""
-    if f then f:close() end
-    return text
-  end
+  function srv.log() return util.read_file(dir .. "/log") or "" end
   function srv.stop()
-    local f = io.open(dir .. "/pid", "r")
-    local pid = f and f:read("l")
-    if f then f:close() end
-    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    util.kill_pidfile(dir .. "/pid")
     util.rmtree(dir)
   end
   for _ = 1, 5 do
@@ -76,7 +68,7 @@ function M.start()
       if srv.log():find("Failed listening", 1, true) then break end
       ssh.sleep(0.05)
     end
-    os.execute("kill $(cat " .. q(dir .. "/pid") .. " 2>/dev/null) 2>/dev/null")
+    util.kill_pidfile(dir .. "/pid")
   end
   local log = srv.log()
   util.rmtree(dir)

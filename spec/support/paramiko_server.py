@@ -10,12 +10,13 @@ stdout, stderr and the exit status, or the signal that killed it, passed
 through); the "sftp" subsystem serves DIR/root as "/".
 """
 import os
-import socket
 import subprocess
 import sys
 import threading
 
 import paramiko
+
+from announce import listen_and_announce
 
 DIR = sys.argv[1]
 ROOT = os.path.join(DIR, "root")
@@ -254,15 +255,7 @@ def main():
     key = paramiko.Ed25519Key.from_private_key_file(os.path.join(DIR, "host_key"))
     with open(os.path.join(DIR, "host_key.pub"), "w") as f:
         f.write("%s %s\n" % (key.get_name(), key.get_base64()))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    with open(os.path.join(DIR, "pid"), "w") as f:
-        f.write(str(os.getpid()))
-    with open(os.path.join(DIR, "port.tmp"), "w") as f:
-        f.write(str(sock.getsockname()[1]))
-    os.rename(os.path.join(DIR, "port.tmp"), os.path.join(DIR, "port"))
+    sock = listen_and_announce(DIR)
     while True:
         conn, _ = sock.accept()
         threading.Thread(target=serve, args=(conn, key), daemon=True).start()

@@ -70,6 +70,21 @@ function M.sha256(path)
   return M.capture("sha256sum " .. shell_quote(path) .. " 2>/dev/null"):match("^(%x+)")
 end
 
+--- read_file(path) -> its contents, or nil when it cannot be read.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local d = f:read("a")
+  f:close()
+  return d
+end
+
+--- kill_pidfile(path): kills the process whose pid the file holds, if any.
+function M.kill_pidfile(path)
+  local pid = (M.read_file(path) or ""):match("%d+")
+  if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+end
+
 function M.rmtree(path)
   os.execute("rm -rf " .. shell_quote(path))
 end
