@@ -80,7 +80,7 @@ $(BUILD)/luassh: $(MAIN_OBJ) $(BIND_OBJ) $(EMBED_OBJ) $(BUILD)/libluassh_core.a
 $(BUILD)/luassh.so: $(CORE_SRC:%.c=$(BUILD)/obj/pic/%.o) $(BIND_SRC:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/embedded_lua.o
 	$(CC) -shared $(SAN) $^ $(filter-out -llua5.4,$(LIBS)) -o $@
 
-$(BUILD)/test/%: spec/c/%.c spec/c/testutil.h $(BUILD)/libluassh_core.a
+$(BUILD)/test/%: spec/c/%.c $(wildcard spec/c/*.h) $(BUILD)/libluassh_core.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -Ispec/c $< $(BUILD)/libluassh_core.a $(ALL_LDFLAGS) $(LIBS) -lcmocka -o $@
 

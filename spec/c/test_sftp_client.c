@@ -8,23 +8,14 @@
  *     in any order, including hostile ones (unknown ids, oversized
  *     frames, wrong reply types, malformed bodies, more DATA than asked).
  */
-#include "testutil.h"
+#include "sftp_pair.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "ssh/sftp/client.h"
-#include "ssh/sftp/server.h"
 
-typedef struct T {
-    char dir[64], root[96];
-    lsh_sftp_fs *fs;
-    lsh_sftp_server *s;
-    lsh_sftp_client *c;
-} T;
+typedef sftp_pair T;
 
 static lsh_sftp_str
 S(const char *s)
@@ -99,28 +90,10 @@ pump_chunked(T *t, size_t chunk)
 }
 
 static int
-start_server(T *t, size_t max_read)
-{
-    lsh_sftp_server_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    lsh_sftp_fs_backend(t->fs, &cfg.backend);
-    cfg.max_read = max_read;
-    return lsh_sftp_server_new(&cfg, &t->s);
-}
-
-static int
 setup(void **state)
 {
     T *t = calloc(1, sizeof(*t));
-    char cmd[160];
-    strcpy(t->dir, "/tmp/tsftpc.XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        return -1;
-    }
-    snprintf(t->root, sizeof(t->root), "%s/root", t->dir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s", t->root);
-    if (system(cmd) != 0 || lsh_sftp_fs_new(t->root, 0, &t->fs) != 0 ||
-        start_server(t, 0) != 0 || lsh_sftp_client_new(&t->c) != 0) {
+    if (t == NULL || sftp_pair_open(t, "tsftpc") != 0) {
         return -1;
     }
     *state = t;
@@ -131,16 +104,9 @@ static int
 teardown(void **state)
 {
     T *t = *state;
-    char cmd[128];
-    lsh_sftp_client_free(t->c);
-    lsh_sftp_server_free(t->s);
-    lsh_sftp_fs_free(t->fs);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
+    int r = sftp_pair_close(t);
     free(t);
-    return 0;
+    return r;
 }
 
 static void
@@ -160,36 +126,6 @@ write_file(T *t, const char *rel, const uint8_t *p, size_t n)
     assert_non_null(f = fopen(path, "wb"));
     assert_int_equal(fwrite(p, 1, n, f), n);
     fclose(f);
-}
-
-/* The file's bytes (malloc'd) and size. */
-static uint8_t *
-read_file(T *t, const char *rel, size_t *n)
-{
-    char path[256];
-    struct stat st;
-    uint8_t *p;
-    FILE *f;
-    snprintf(path, sizeof(path), "%s/%s", t->root, rel);
-    assert_int_equal(stat(path, &st), 0);
-    *n = (size_t)st.st_size;
-    p = malloc(*n + 1);
-    assert_non_null(f = fopen(path, "rb"));
-    assert_int_equal(fread(p, 1, *n, f), *n);
-    fclose(f);
-    return p;
-}
-
-static uint8_t *
-pattern(size_t n, unsigned seed)
-{
-    uint8_t *p = malloc(n + 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = (uint8_t)(x >> 16);
-    }
-    return p;
 }
 
 /* A recording callback */
@@ -937,7 +873,7 @@ get_size_matrix(void **state)
     ready(t);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         size_t n = sizes[i];
-        uint8_t *data = pattern(n, (unsigned)i);
+        uint8_t *data = sftp_pattern(n, (unsigned)i);
         write_file(t, "f", data, n);
         get_and_compare(t, data, n, 32768, n);
         get_and_compare(t, data, n, LSH_SFTP_MAX_BLOCK, n);
@@ -954,10 +890,10 @@ get_with_short_reads(void **state)
 {
     T *t = *state;
     size_t n = 300007;
-    uint8_t *data = pattern(n, 3);
+    uint8_t *data = sftp_pattern(n, 3);
     /* A server that answers at most 1000 bytes per READ. */
     lsh_sftp_server_free(t->s);
-    assert_int_equal(start_server(t, 1000), 0);
+    assert_int_equal(sftp_pair_server(t, 1000), 0);
     ready(t);
     write_file(t, "f", data, n);
     get_and_compare(t, data, n, 32768, n);
@@ -970,7 +906,7 @@ get_a_range_into_memory(void **state)
 {
     T *t = *state;
     size_t n = 100000;
-    uint8_t *data = pattern(n, 5);
+    uint8_t *data = sftp_pattern(n, 5);
     uint8_t h[LSH_SFTP_MAX_HANDLE];
     size_t hn;
     lsh_sftp_xfer_config cfg;
@@ -1011,7 +947,7 @@ put_size_matrix(void **state)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         for (int blk = 0; blk < 2; blk++) {
             size_t n = sizes[i], got;
-            uint8_t *data = pattern(n, (unsigned)i + 50);
+            uint8_t *data = sftp_pattern(n, (unsigned)i + 50);
             uint8_t h[LSH_SFTP_MAX_HANDLE], *back;
             size_t hn = open_file(t, "/up", LSH_SFTP_FXF_WRITE |
                                                 LSH_SFTP_FXF_CREAT |
@@ -1034,7 +970,7 @@ put_size_matrix(void **state)
             assert_int_equal(size, n);
             assert_true(m.max_pending <= 8);
             close_handle(t, h, hn);
-            back = read_file(t, "up", &got);
+            back = sftp_pair_read(t, "up", &got);
             assert_int_equal(got, n);
             if (n > 0) {
                 assert_memory_equal(back, data, n);
@@ -1050,7 +986,7 @@ sparse_transfers_skip_zeros_and_keep_the_size(void **state)
 {
     T *t = *state;
     size_t n = 5 * 32768 + 100, got;
-    uint8_t *data = pattern(n, 9), *back;
+    uint8_t *data = sftp_pattern(n, 9), *back;
     uint8_t h[LSH_SFTP_MAX_HANDLE];
     size_t hn;
     lsh_sftp_xfer_config cfg;
@@ -1075,7 +1011,7 @@ sparse_transfers_skip_zeros_and_keep_the_size(void **state)
     cfg.length = n;
     assert_int_equal(run_xfer(t, &cfg, &size), 0);
     close_handle(t, h, hn);
-    back = read_file(t, "sp", &got);
+    back = sftp_pair_read(t, "sp", &got);
     assert_int_equal(got, n); /* extended by the final FSETSTAT */
     assert_memory_equal(back, data, n);
     free(back);
@@ -1111,7 +1047,7 @@ copy_through_the_client_and_with_copy_data(void **state)
 {
     T *t = *state;
     size_t n = 700001, got;
-    uint8_t *data = pattern(n, 11), *back;
+    uint8_t *data = sftp_pattern(n, 11), *back;
     uint8_t hs[LSH_SFTP_MAX_HANDLE], hd[LSH_SFTP_MAX_HANDLE];
     size_t hsn, hdn;
     lsh_sftp_xfer_config cfg;
@@ -1139,7 +1075,7 @@ copy_through_the_client_and_with_copy_data(void **state)
         assert_true(m.max_pending <= 6 + 1);
         close_handle(t, hs, hsn);
         close_handle(t, hd, hdn);
-        back = read_file(t, "dst", &got);
+        back = sftp_pair_read(t, "dst", &got);
         assert_int_equal(got, n);
         assert_memory_equal(back, data, n);
         free(back);
@@ -1152,7 +1088,7 @@ transfer_errors(void **state)
 {
     T *t = *state;
     size_t n = 200000;
-    uint8_t *data = pattern(n, 13);
+    uint8_t *data = sftp_pattern(n, 13);
     uint8_t h[LSH_SFTP_MAX_HANDLE];
     size_t hn;
     lsh_sftp_xfer_config cfg;
@@ -1226,7 +1162,7 @@ stop_and_backpressure(void **state)
 {
     T *t = *state;
     size_t n = 400000;
-    uint8_t *data = pattern(n, 17);
+    uint8_t *data = sftp_pattern(n, 17);
     uint8_t h[LSH_SFTP_MAX_HANDLE];
     size_t hn;
     lsh_sftp_xfer_config cfg;
@@ -1337,7 +1273,7 @@ get_streams_data_as_it_arrives(void **state)
     T *t = *state;
     static const size_t chunks[] = {1, 12, 13, 14, 1000, 32768, 32768 + 13};
     size_t n = 600000;
-    uint8_t *data = pattern(n, 23);
+    uint8_t *data = sftp_pattern(n, 23);
     ready(t);
     write_file(t, "f", data, n);
     for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {

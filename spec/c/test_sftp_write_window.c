@@ -11,25 +11,18 @@
  * (a server that takes time per request) or only between rounds (a path
  * whose delay does not depend on what is in flight).
  */
-#include "testutil.h"
+#include "sftp_pair.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/rd.h"
-#include "ssh/sftp/client.h"
-#include "ssh/sftp/server.h"
 
 #define BLK 32768u
 
 typedef struct T {
-    char dir[64], root[96];
-    lsh_sftp_fs *fs;
-    lsh_sftp_server *s;
-    lsh_sftp_client *c;
+    sftp_pair p;
     uint64_t now;          /* the fake clock (us) */
     uint64_t per_reply;    /* clock advance before each reply is fed */
     uint64_t per_round;    /* clock advance per round trip */
@@ -46,11 +39,11 @@ fake_now(void *ctx)
 static void
 watch(T *t)
 {
-    if (lsh_sftp_client_pending(t->c) > t->max_pending) {
-        t->max_pending = lsh_sftp_client_pending(t->c);
+    if (lsh_sftp_client_pending(t->p.c) > t->max_pending) {
+        t->max_pending = lsh_sftp_client_pending(t->p.c);
     }
-    if (lsh_sftp_client_writes_in_flight(t->c) > t->max_inflight) {
-        t->max_inflight = lsh_sftp_client_writes_in_flight(t->c);
+    if (lsh_sftp_client_writes_in_flight(t->p.c) > t->max_inflight) {
+        t->max_inflight = lsh_sftp_client_writes_in_flight(t->p.c);
     }
 }
 
@@ -64,25 +57,25 @@ round_trip(T *t)
     int moved = 0;
 
     watch(t);
-    lsh_sftp_client_out(t->c, &p, &n);
+    lsh_sftp_client_out(t->p.c, &p, &n);
     if (n > 0) {
-        assert_int_equal(lsh_sftp_server_feed(t->s, p, n, &used), 0);
-        lsh_sftp_client_out_ack(t->c, used);
+        assert_int_equal(lsh_sftp_server_feed(t->p.s, p, n, &used), 0);
+        lsh_sftp_client_out_ack(t->p.c, used);
         moved |= used > 0;
     }
     t->now += t->per_round;
     for (;;) {
         uint32_t len;
-        lsh_sftp_server_out(t->s, &p, &n);
+        lsh_sftp_server_out(t->p.s, &p, &n);
         if (n < 4) {
             break;
         }
         len = lsh_peek_u32(p);
         assert_true(n >= 4 + (size_t)len);
         t->now += t->per_reply;
-        assert_int_equal(lsh_sftp_client_feed(t->c, p, 4 + len, &used), 0);
+        assert_int_equal(lsh_sftp_client_feed(t->p.c, p, 4 + len, &used), 0);
         assert_int_equal(used, 4 + len);
-        lsh_sftp_server_out_ack(t->s, used);
+        lsh_sftp_server_out_ack(t->p.s, used);
         moved = 1;
         watch(t);
     }
@@ -100,27 +93,13 @@ static int
 setup(void **state)
 {
     T *t = calloc(1, sizeof(*t));
-    lsh_sftp_server_config cfg;
-    char cmd[160];
-    strcpy(t->dir, "/tmp/tsftpw.XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        return -1;
-    }
-    snprintf(t->root, sizeof(t->root), "%s/root", t->dir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s", t->root);
-    memset(&cfg, 0, sizeof(cfg));
-    if (system(cmd) != 0 || lsh_sftp_fs_new(t->root, 0, &t->fs) != 0) {
-        return -1;
-    }
-    lsh_sftp_fs_backend(t->fs, &cfg.backend);
-    if (lsh_sftp_server_new(&cfg, &t->s) != 0 ||
-        lsh_sftp_client_new(&t->c) != 0) {
+    if (t == NULL || sftp_pair_open(&t->p, "tsftpw") != 0) {
         return -1;
     }
     t->now = 1000000;
-    assert_int_equal(lsh_sftp_client_start(t->c, 3), 0);
+    assert_int_equal(lsh_sftp_client_start(t->p.c, 3), 0);
     pump(t);
-    assert_int_equal(lsh_sftp_client_state(t->c), LSH_SFTP_CLIENT_READY);
+    assert_int_equal(lsh_sftp_client_state(t->p.c), LSH_SFTP_CLIENT_READY);
     *state = t;
     return 0;
 }
@@ -129,45 +108,9 @@ static int
 teardown(void **state)
 {
     T *t = *state;
-    char cmd[128];
-    lsh_sftp_client_free(t->c);
-    lsh_sftp_server_free(t->s);
-    lsh_sftp_fs_free(t->fs);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
+    int r = sftp_pair_close(&t->p);
     free(t);
-    return 0;
-}
-
-static uint8_t *
-pattern(size_t n, unsigned seed)
-{
-    uint8_t *p = malloc(n + 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = (uint8_t)(x >> 16);
-    }
-    return p;
-}
-
-static uint8_t *
-read_file(T *t, const char *rel, size_t *n)
-{
-    char path[256];
-    struct stat st;
-    uint8_t *p;
-    FILE *f;
-    snprintf(path, sizeof(path), "%s/%s", t->root, rel);
-    assert_int_equal(stat(path, &st), 0);
-    *n = (size_t)st.st_size;
-    p = malloc(*n + 1);
-    assert_non_null(f = fopen(path, "rb"));
-    assert_int_equal(fread(p, 1, *n, f), *n);
-    fclose(f);
-    return p;
+    return r;
 }
 
 typedef struct rec {
@@ -204,7 +147,7 @@ open_w(T *t, const char *path, rec *r)
     q.path.p = (const uint8_t *)path;
     q.path.n = strlen(path);
     q.pflags = LSH_SFTP_FXF_WRITE | LSH_SFTP_FXF_CREAT | LSH_SFTP_FXF_TRUNC;
-    assert_int_equal(lsh_sftp_client_send(t->c, &q, rec_cb, r, 0, 0, NULL),
+    assert_int_equal(lsh_sftp_client_send(t->p.c, &q, rec_cb, r, 0, 0, NULL),
                      0);
     pump(t);
     assert_int_equal(r->type, LSH_SFTP_HANDLE);
@@ -220,7 +163,7 @@ close_h(T *t, const rec *h)
     q.type = LSH_SFTP_CLOSE;
     q.handle.p = h->h;
     q.handle.n = h->hn;
-    assert_int_equal(lsh_sftp_client_send(t->c, &q, rec_cb, &r, 0, 0, NULL),
+    assert_int_equal(lsh_sftp_client_send(t->p.c, &q, rec_cb, &r, 0, 0, NULL),
                      0);
     pump(t);
     assert_int_equal(r.code, LSH_SFTP_FX_OK);
@@ -270,7 +213,7 @@ static void
 put_and_check(T *t, const char *name, size_t n, uint32_t block,
               uint32_t maxreq)
 {
-    uint8_t *data = pattern(n, (unsigned)n + 3), *back;
+    uint8_t *data = sftp_pattern(n, (unsigned)n + 3), *back;
     char path[64];
     lsh_sftp_xfer_config cfg;
     lsh_sftp_xfer *x;
@@ -281,15 +224,15 @@ put_and_check(T *t, const char *name, size_t n, uint32_t block,
     snprintf(path, sizeof(path), "/%s", name);
     open_w(t, path, &h);
     put_cfg(&cfg, &s, &h, block, maxreq);
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x), 0);
     pump(t);
     assert_true(lsh_sftp_xfer_finished(x));
     assert_int_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), 0);
     assert_int_equal(lsh_sftp_xfer_done(x), n);
     lsh_sftp_xfer_free(x);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     close_h(t, &h);
-    back = read_file(t, name, &got);
+    back = sftp_pair_read(&t->p, name, &got);
     assert_int_equal(got, n);
     if (n > 0) {
         assert_memory_equal(back, data, n);
@@ -303,7 +246,7 @@ static void
 no_window_by_default(void **state)
 {
     T *t = *state;
-    assert_int_equal(lsh_sftp_client_write_window(t->c), 0);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), 0);
     put_and_check(t, "a", 40 * BLK, BLK, 16);
     assert_int_equal(t->max_pending, 16);
     assert_int_equal(t->max_inflight, 16 * BLK);
@@ -317,8 +260,8 @@ fixed_window_caps_what_is_in_flight(void **state)
     static const size_t sizes[] = {0, 1, 32767, 32768, 32769, 262145,
                                    1048576 + 7};
     T *t = *state;
-    lsh_sftp_client_set_write_window(t->c, 3 * BLK, BLK);
-    assert_int_equal(lsh_sftp_client_write_window(t->c), 3 * BLK);
+    lsh_sftp_client_set_write_window(t->p.c, 3 * BLK, BLK);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), 3 * BLK);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         char name[16];
         snprintf(name, sizeof(name), "f%zu", i);
@@ -337,7 +280,7 @@ static void
 window_below_a_block_still_progresses(void **state)
 {
     T *t = *state;
-    lsh_sftp_client_set_write_window(t->c, 1000, 1000);
+    lsh_sftp_client_set_write_window(t->p.c, 1000, 1000);
     put_and_check(t, "small", 10 * BLK + 5, BLK, 64);
     assert_int_equal(t->max_pending, 1);
     assert_int_equal(t->max_inflight, BLK);
@@ -349,36 +292,36 @@ transfers_share_the_window(void **state)
 {
     T *t = *state;
     size_t n = 20 * BLK, got;
-    uint8_t *d1 = pattern(n, 1), *d2 = pattern(n, 2), *back;
+    uint8_t *d1 = sftp_pattern(n, 1), *d2 = sftp_pattern(n, 2), *back;
     lsh_sftp_xfer_config cfg;
     lsh_sftp_xfer *x1, *x2;
     rec h1, h2;
     src s1 = {d1, n, 0, 0}, s2 = {d2, n, 0, 0};
 
-    lsh_sftp_client_set_write_window(t->c, 4 * BLK, 4 * BLK);
+    lsh_sftp_client_set_write_window(t->p.c, 4 * BLK, 4 * BLK);
     open_w(t, "/s1", &h1);
     open_w(t, "/s2", &h2);
     put_cfg(&cfg, &s1, &h1, BLK, 64);
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x1), 0);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 4 * BLK);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x1), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 4 * BLK);
     put_cfg(&cfg, &s2, &h2, BLK, 64);
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x2), 0);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x2), 0);
     /* The second one's first block goes although the window is full. */
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 5 * BLK);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 5 * BLK);
     pump(t);
     assert_true(t->max_inflight <= 5 * BLK);
     assert_int_equal(lsh_sftp_xfer_result(x1, NULL, NULL, NULL), 0);
     assert_int_equal(lsh_sftp_xfer_result(x2, NULL, NULL, NULL), 0);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     lsh_sftp_xfer_free(x1);
     lsh_sftp_xfer_free(x2);
     close_h(t, &h1);
     close_h(t, &h2);
-    back = read_file(t, "s1", &got);
+    back = sftp_pair_read(&t->p, "s1", &got);
     assert_int_equal(got, n);
     assert_memory_equal(back, d1, n);
     free(back);
-    back = read_file(t, "s2", &got);
+    back = sftp_pair_read(&t->p, "s2", &got);
     assert_int_equal(got, n);
     assert_memory_equal(back, d2, n);
     free(back);
@@ -392,48 +335,48 @@ stopped_and_failed_transfers_release_the_window(void **state)
 {
     T *t = *state;
     size_t n = 20 * BLK;
-    uint8_t *data = pattern(n, 5);
+    uint8_t *data = sftp_pattern(n, 5);
     lsh_sftp_xfer_config cfg;
     lsh_sftp_xfer *x;
     rec h;
     src s = {data, n, 0, 0};
 
-    lsh_sftp_client_set_write_window(t->c, 6 * BLK, 6 * BLK);
+    lsh_sftp_client_set_write_window(t->p.c, 6 * BLK, 6 * BLK);
     open_w(t, "/st", &h);
     put_cfg(&cfg, &s, &h, BLK, 64);
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 6 * BLK);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 6 * BLK);
     lsh_sftp_xfer_stop(x);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     pump(t); /* the forgotten replies are read and dropped */
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     lsh_sftp_xfer_free(x);
 
     /* Freed with requests in flight. */
     s.reads = 0;
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
-    assert_true(lsh_sftp_client_writes_in_flight(t->c) > 0);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x), 0);
+    assert_true(lsh_sftp_client_writes_in_flight(t->p.c) > 0);
     lsh_sftp_xfer_free(x);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     pump(t);
 
     /* A local read error in the middle. */
     s.reads = 0;
     s.fail_read = 9;
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x), 0);
     pump(t);
     assert_int_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), LSH_EIO);
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     lsh_sftp_xfer_free(x);
 
     /* The session ends with WRITEs in flight. */
     s.reads = 0;
     s.fail_read = 0;
-    assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
-    assert_true(lsh_sftp_client_writes_in_flight(t->c) > 0);
-    lsh_sftp_client_abort(t->c, LSH_ECLOSED);
+    assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x), 0);
+    assert_true(lsh_sftp_client_writes_in_flight(t->p.c) > 0);
+    lsh_sftp_client_abort(t->p.c, LSH_ECLOSED);
     assert_true(lsh_sftp_xfer_finished(x));
-    assert_int_equal(lsh_sftp_client_writes_in_flight(t->c), 0);
+    assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     lsh_sftp_xfer_free(x);
     free(data);
 }
@@ -448,14 +391,14 @@ static void
 clocked_window_follows_the_round_trip(void **state)
 {
     T *t = *state;
-    lsh_sftp_client_set_clock(t->c, fake_now, t);
-    lsh_sftp_client_set_write_window(t->c, 16 * BLK, 2 * BLK);
-    assert_int_equal(lsh_sftp_client_write_window(t->c), 2 * BLK);
+    lsh_sftp_client_set_clock(t->p.c, fake_now, t);
+    lsh_sftp_client_set_write_window(t->p.c, 16 * BLK, 2 * BLK);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), 2 * BLK);
 
     t->per_round = 10000; /* 10 ms each way, nothing per request */
     t->per_reply = 0;
     put_and_check(t, "wan", 200 * BLK, BLK, 64);
-    assert_int_equal(lsh_sftp_client_write_window(t->c), 16 * BLK);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), 16 * BLK);
     assert_int_equal(t->max_inflight, 16 * BLK);
 
     /* Now 1 ms per request at the server and no path delay: what is in
@@ -465,14 +408,14 @@ clocked_window_follows_the_round_trip(void **state)
     t->per_reply = 1000;
     t->max_inflight = 0;
     put_and_check(t, "queue", 200 * BLK, BLK, 64);
-    assert_true(lsh_sftp_client_write_window(t->c) <= 3 * BLK);
+    assert_true(lsh_sftp_client_write_window(t->p.c) <= 3 * BLK);
     assert_true(t->max_inflight <= 3 * BLK);
 
     /* Growing while the round trip stays short, shrinking when it grows,
      * inside one transfer: the server turns slow halfway. */
     {
         size_t n = 400 * BLK;
-        uint8_t *data = pattern(n, 77);
+        uint8_t *data = sftp_pattern(n, 77);
         lsh_sftp_xfer_config cfg;
         lsh_sftp_xfer *x;
         rec h;
@@ -481,17 +424,17 @@ clocked_window_follows_the_round_trip(void **state)
         put_cfg(&cfg, &s, &h, BLK, 64);
         t->per_round = 10000;
         t->per_reply = 0;
-        assert_int_equal(lsh_sftp_xfer_start(t->c, &cfg, &x), 0);
+        assert_int_equal(lsh_sftp_xfer_start(t->p.c, &cfg, &x), 0);
         while (lsh_sftp_xfer_done(x) < n / 2) {
             assert_true(round_trip(t));
         }
-        assert_int_equal(lsh_sftp_client_write_window(t->c), 16 * BLK);
+        assert_int_equal(lsh_sftp_client_write_window(t->p.c), 16 * BLK);
         t->per_round = 0;
         t->per_reply = 5000;
         while (lsh_sftp_xfer_done(x) < n - 64 * BLK) {
             assert_true(round_trip(t));
         }
-        assert_true(lsh_sftp_client_write_window(t->c) <= 4 * BLK);
+        assert_true(lsh_sftp_client_write_window(t->p.c) <= 4 * BLK);
         pump(t);
         assert_int_equal(lsh_sftp_xfer_result(x, NULL, NULL, NULL), 0);
         lsh_sftp_xfer_free(x);
@@ -500,14 +443,14 @@ clocked_window_follows_the_round_trip(void **state)
     }
 
     /* Without the clock the window is the maximum again. */
-    lsh_sftp_client_set_clock(t->c, NULL, NULL);
-    assert_int_equal(lsh_sftp_client_write_window(t->c), 16 * BLK);
+    lsh_sftp_client_set_clock(t->p.c, NULL, NULL);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), 16 * BLK);
     /* A minimum above the maximum is the maximum. */
-    lsh_sftp_client_set_write_window(t->c, BLK, 4 * BLK);
-    assert_int_equal(lsh_sftp_client_write_window(t->c), BLK);
+    lsh_sftp_client_set_write_window(t->p.c, BLK, 4 * BLK);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), BLK);
     /* 0 turns the window off. */
-    lsh_sftp_client_set_write_window(t->c, 0, 0);
-    assert_int_equal(lsh_sftp_client_write_window(t->c), 0);
+    lsh_sftp_client_set_write_window(t->p.c, 0, 0);
+    assert_int_equal(lsh_sftp_client_write_window(t->p.c), 0);
 }
 
 int
