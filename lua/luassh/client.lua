@@ -929,7 +929,7 @@ local function open_direct(conn, host, port, opts, what)
   local ok, err = pcall(ch._wait_open, ch)
   if not ok then
     if Error.is(err, "ChannelOpenError") then
-      local why = tostring(err.reason):match("channel: (.*)$") or tostring(err.reason)
+      local why = err.server_text ~= "" and err.server_text or "no reason given"
       raise("ChannelOpenError", ("%s port %d cannot connect to %s port %d: %s")
         :format(conn.host, conn.port, host, p, why),
         {code = err.code, host = conn.host, port = conn.port,

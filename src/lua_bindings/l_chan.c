@@ -110,7 +110,6 @@ llsh_bytes_free(llsh_bytes *b)
 
 /* A redirection of a stream into a local file (or nowhere: fd -1). */
 typedef struct fsink {
-    int on;
     int fd;
     int err; /* the first write's errno */
 } fsink;
@@ -347,9 +346,9 @@ on_request(llsh_chan *ch, lsh_conn *c, const lsh_event *ev)
 }
 
 /*
- * Queues received bytes of stream dt, or offers them to the channel's
- * sink first (stream 0): straight from the message when nothing is
- * queued before them, else after what is.
+ * Queues received bytes of stream dt, or offers them to the stream's
+ * sink first: straight from the message when nothing is queued before
+ * them, else after what is.
  */
 static int
 to_sink(llsh_chan *ch, int dt, const uint8_t *p, size_t n)
@@ -625,6 +624,8 @@ open_k(lua_State *L, int status, lua_KContext ctx)
         lua_setfield(L, -2, "code");
         lua_pushnil(L);
         lua_setfield(L, -2, "code_name");
+        lua_pushstring(L, ch->open_text ? ch->open_text : "");
+        lua_setfield(L, -2, "server_text");
         return lua_error(L);
     }
     if (conn_lost(ch)) {
@@ -634,7 +635,8 @@ open_k(lua_State *L, int status, lua_KContext ctx)
     return lua_yieldk(L, 0, ctx, open_k);
 }
 
-/* ch:_wait_open() -> true, or raises ChannelOpenError */
+/* ch:_wait_open() -> true, or raises ChannelOpenError (`code` and
+ * `server_text`: the peer's reason and description, RFC 4254 §5.1) */
 static int
 ch_wait_open(lua_State *L)
 {
@@ -954,7 +956,7 @@ ch_sink_file(lua_State *L)
     llsh_bytes *in = &ch->in[dt];
     int fd = -1;
 
-    if (f->on || ch->sink[dt] != NULL) {
+    if (ch->sink[dt] != NULL) {
         return luaL_error(L, "the stream already has a sink");
     }
     if (path != NULL) {
@@ -965,7 +967,6 @@ ch_sink_file(lua_State *L)
             return 2;
         }
     }
-    f->on = 1;
     f->fd = fd;
     f->err = 0;
     (void)fsink_write(f, in->p + in->head, llsh_bytes_avail(in));
@@ -987,12 +988,11 @@ ch_sink_close(lua_State *L)
     fsink *f = &u->fs[dt];
     int err;
 
-    if (!f->on) {
+    if (u->ch.sink[dt] != fsink_write) {
         return luaL_error(L, "the stream has no file sink");
     }
     u->ch.sink[dt] = NULL;
     u->ch.sink_ctx[dt] = NULL;
-    f->on = 0;
     err = f->err;
     if (f->fd >= 0 && close(f->fd) != 0 && err == 0) {
         err = errno;
@@ -1571,10 +1571,10 @@ ch_gc(lua_State *L)
         return 0;
     }
     for (int dt = 0; dt < 2; dt++) {
-        if (u->fs[dt].on && u->fs[dt].fd >= 0) {
+        if (ch->sink[dt] == fsink_write && u->fs[dt].fd >= 0) {
             close(u->fs[dt].fd);
         }
-        u->fs[dt].on = 0;
+        ch->sink[dt] = NULL;
     }
     /* Waiters belong to tasks that are gone too. */
     ch->rd_wait[0].task = ch->rd_wait[1].task = NULL;

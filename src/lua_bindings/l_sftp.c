@@ -252,6 +252,15 @@ feed(void *ctx, const uint8_t *p, size_t n)
     return used;
 }
 
+static void
+detach_sink(sftpud *s)
+{
+    if (s->ch != NULL && s->ch->sink_ctx[0] == s) {
+        s->ch->sink[0] = NULL;
+        s->ch->sink_ctx[0] = NULL;
+    }
+}
+
 /* Feeds what the channel holds; returns 1 when the session is over. */
 static int
 pump_once(sftpud *s)
@@ -269,20 +278,15 @@ pump_once(sftpud *s)
     }
     /* The server's stderr is not ours to show: drop it. */
     llsh_bytes_take(&ch->in[1], llsh_bytes_avail(&ch->in[1]));
+    if (!s->ended && input_done(ch)) {
+        /* Nothing more to come: a partial packet is a cut reply. */
+        end_session(s, LSH_ECLOSED,
+                    llsh_bytes_avail(in) < 4 + 1
+                        ? "the SFTP session ended"
+                        : "the SFTP session ended in the middle of a reply");
+    }
     if (s->ended) {
-        ch->sink[0] = NULL;
-        return 1;
-    }
-    if (input_done(ch) && llsh_bytes_avail(in) < 4 + 1) {
-        end_session(s, LSH_ECLOSED, "the SFTP session ended");
-        ch->sink[0] = NULL;
-        return 1;
-    }
-    if (input_done(ch)) {
-        /* A partial packet and nothing more to come. */
-        end_session(s, LSH_ECLOSED, "the SFTP session ended in the middle "
-                                    "of a reply");
-        ch->sink[0] = NULL;
+        detach_sink(s);
         return 1;
     }
     return 0;
@@ -1589,10 +1593,7 @@ static int
 sc_gc(lua_State *L)
 {
     sftpud *s = luaL_checkudata(L, 1, SFTP_MT);
-    if (s->ch != NULL && s->ch->sink_ctx[0] == s) {
-        s->ch->sink[0] = NULL;
-        s->ch->sink_ctx[0] = NULL;
-    }
+    detach_sink(s);
     if (s->c != NULL) {
         lsh_sftp_client_free(s->c);
         s->c = NULL;
