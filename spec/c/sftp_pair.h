@@ -75,9 +75,10 @@ sftp_pattern(size_t n, unsigned seed)
     return p;
 }
 
-/* The bytes (malloc'd) and size of rel under the root. */
-static inline uint8_t *
-sftp_pair_read(const sftp_pair *p, const char *rel, size_t *n)
+/* Asserts that rel under the root holds exactly data[0, n). */
+static inline void
+sftp_pair_assert_file(const sftp_pair *p, const char *rel,
+                      const uint8_t *data, size_t n)
 {
     char path[256];
     struct stat st;
@@ -85,12 +86,15 @@ sftp_pair_read(const sftp_pair *p, const char *rel, size_t *n)
     FILE *f;
     snprintf(path, sizeof(path), "%s/%s", p->root, rel);
     assert_int_equal(stat(path, &st), 0);
-    *n = (size_t)st.st_size;
-    d = malloc(*n + 1);
+    assert_int_equal((size_t)st.st_size, n);
+    d = malloc(n + 1);
     assert_non_null(f = fopen(path, "rb"));
-    assert_int_equal(fread(d, 1, *n, f), *n);
+    assert_int_equal(fread(d, 1, n, f), n);
     fclose(f);
-    return d;
+    if (n > 0) {
+        assert_memory_equal(d, data, n);
+    }
+    free(d);
 }
 
 #endif

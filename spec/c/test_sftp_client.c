@@ -946,9 +946,9 @@ put_size_matrix(void **state)
     ready(t);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         for (int blk = 0; blk < 2; blk++) {
-            size_t n = sizes[i], got;
+            size_t n = sizes[i];
             uint8_t *data = sftp_pattern(n, (unsigned)i + 50);
-            uint8_t h[LSH_SFTP_MAX_HANDLE], *back;
+            uint8_t h[LSH_SFTP_MAX_HANDLE];
             size_t hn = open_file(t, "/up", LSH_SFTP_FXF_WRITE |
                                                 LSH_SFTP_FXF_CREAT |
                                                 LSH_SFTP_FXF_TRUNC, h);
@@ -970,12 +970,7 @@ put_size_matrix(void **state)
             assert_int_equal(size, n);
             assert_true(m.max_pending <= 8);
             close_handle(t, h, hn);
-            back = sftp_pair_read(t, "up", &got);
-            assert_int_equal(got, n);
-            if (n > 0) {
-                assert_memory_equal(back, data, n);
-            }
-            free(back);
+            sftp_pair_assert_file(t, "up", data, n);
             free(data);
         }
     }
@@ -985,8 +980,8 @@ static void
 sparse_transfers_skip_zeros_and_keep_the_size(void **state)
 {
     T *t = *state;
-    size_t n = 5 * 32768 + 100, got;
-    uint8_t *data = sftp_pattern(n, 9), *back;
+    size_t n = 5 * 32768 + 100;
+    uint8_t *data = sftp_pattern(n, 9);
     uint8_t h[LSH_SFTP_MAX_HANDLE];
     size_t hn;
     lsh_sftp_xfer_config cfg;
@@ -1011,10 +1006,7 @@ sparse_transfers_skip_zeros_and_keep_the_size(void **state)
     cfg.length = n;
     assert_int_equal(run_xfer(t, &cfg, &size), 0);
     close_handle(t, h, hn);
-    back = sftp_pair_read(t, "sp", &got);
-    assert_int_equal(got, n); /* extended by the final FSETSTAT */
-    assert_memory_equal(back, data, n);
-    free(back);
+    sftp_pair_assert_file(t, "sp", data, n);
 
     /* GET back with sparse: zero blocks are not written, the caller
      * is told to extend. */
@@ -1046,8 +1038,8 @@ static void
 copy_through_the_client_and_with_copy_data(void **state)
 {
     T *t = *state;
-    size_t n = 700001, got;
-    uint8_t *data = sftp_pattern(n, 11), *back;
+    size_t n = 700001;
+    uint8_t *data = sftp_pattern(n, 11);
     uint8_t hs[LSH_SFTP_MAX_HANDLE], hd[LSH_SFTP_MAX_HANDLE];
     size_t hsn, hdn;
     lsh_sftp_xfer_config cfg;
@@ -1075,10 +1067,7 @@ copy_through_the_client_and_with_copy_data(void **state)
         assert_true(m.max_pending <= 6 + 1);
         close_handle(t, hs, hsn);
         close_handle(t, hd, hdn);
-        back = sftp_pair_read(t, "dst", &got);
-        assert_int_equal(got, n);
-        assert_memory_equal(back, data, n);
-        free(back);
+        sftp_pair_assert_file(t, "dst", data, n);
     }
     free(data);
 }

@@ -213,11 +213,10 @@ static void
 put_and_check(T *t, const char *name, size_t n, uint32_t block,
               uint32_t maxreq)
 {
-    uint8_t *data = sftp_pattern(n, (unsigned)n + 3), *back;
+    uint8_t *data = sftp_pattern(n, (unsigned)n + 3);
     char path[64];
     lsh_sftp_xfer_config cfg;
     lsh_sftp_xfer *x;
-    size_t got;
     rec h;
     src s = {data, n, 0, 0};
 
@@ -232,12 +231,7 @@ put_and_check(T *t, const char *name, size_t n, uint32_t block,
     lsh_sftp_xfer_free(x);
     assert_int_equal(lsh_sftp_client_writes_in_flight(t->p.c), 0);
     close_h(t, &h);
-    back = sftp_pair_read(&t->p, name, &got);
-    assert_int_equal(got, n);
-    if (n > 0) {
-        assert_memory_equal(back, data, n);
-    }
-    free(back);
+    sftp_pair_assert_file(&t->p, name, data, n);
     free(data);
 }
 
@@ -291,8 +285,8 @@ static void
 transfers_share_the_window(void **state)
 {
     T *t = *state;
-    size_t n = 20 * BLK, got;
-    uint8_t *d1 = sftp_pattern(n, 1), *d2 = sftp_pattern(n, 2), *back;
+    size_t n = 20 * BLK;
+    uint8_t *d1 = sftp_pattern(n, 1), *d2 = sftp_pattern(n, 2);
     lsh_sftp_xfer_config cfg;
     lsh_sftp_xfer *x1, *x2;
     rec h1, h2;
@@ -317,14 +311,8 @@ transfers_share_the_window(void **state)
     lsh_sftp_xfer_free(x2);
     close_h(t, &h1);
     close_h(t, &h2);
-    back = sftp_pair_read(&t->p, "s1", &got);
-    assert_int_equal(got, n);
-    assert_memory_equal(back, d1, n);
-    free(back);
-    back = sftp_pair_read(&t->p, "s2", &got);
-    assert_int_equal(got, n);
-    assert_memory_equal(back, d2, n);
-    free(back);
+    sftp_pair_assert_file(&t->p, "s1", d1, n);
+    sftp_pair_assert_file(&t->p, "s2", d2, n);
     free(d1);
     free(d2);
 }

@@ -72,6 +72,25 @@ function M.timed(seconds, fn, ...)
   return ssh.timeout(seconds, fn, ...)
 end
 
+--- check_exec(conn): what every server must get right for a command:
+--- stdout, stderr and the exit status apart, a process killed by SIGTERM
+--- reported as a signal, and stdin.  Raises naming what differs.
+function M.check_exec(conn)
+  local function same(want, got, what)
+    if want ~= got then
+      error(("%s: expected %q, got %q"):format(what, tostring(want), tostring(got)), 3)
+    end
+  end
+  local r = conn:run("echo out; echo err >&2; exit 3")
+  same("out\n", r.stdout, "stdout")
+  same("err\n", r.stderr, "stderr")
+  same(3, r.exit_status, "exit status")
+  r = conn:run("kill -TERM $$")
+  same("TERM", r.exit_signal and r.exit_signal.signal, "exit signal")
+  same(-15, r.returncode, "returncode")
+  same("3\n2\n1\n", conn:run("tac", {input = "1\n2\n3\n"}).stdout, "stdin")
+end
+
 --- connector(base) -> with_conn(fn [, opts]) for specs against one
 --- server: connects to 127.0.0.1 with the options base() returns (read
 --- at each call: servers start in setup) under opts' own, no agent and
